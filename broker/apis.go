@@ -1,0 +1,38 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkad/kafkad/protocol"
+)
+
+// apis is the one handler table: it drives both dispatch and the
+// ApiVersions answer. Floors follow KIP-896 (Kafka 2.1) except where
+// clients still in use send older versions (kafka-python: Metadata v0/v1,
+// ApiVersions v0). Each handler file's opening comment says what its
+// versions mean.
+func (b *Broker) apis() []protocol.API {
+	return []protocol.API{
+		{Key: kmsg.Produce, Min: 3, Max: 13, Handle: b.handleProduce},
+		{Key: kmsg.Fetch, Min: 4, Max: 18, Handle: b.handleFetch},
+		{Key: kmsg.ListOffsets, Min: 1, Max: 11, Handle: answerNow(b.handleListOffsets)},
+		{Key: kmsg.Metadata, Min: 0, Max: 13, Handle: answerNow(b.handleMetadata)},
+		{Key: kmsg.ApiVersions, Min: 0, Max: 4, Handle: answerNow(b.handleApiVersions)},
+		{Key: kmsg.CreateTopics, Min: 2, Max: 7, Handle: answerNow(b.handleCreateTopics)},
+		{Key: kmsg.DeleteTopics, Min: 1, Max: 6, Handle: answerNow(b.handleDeleteTopics)},
+		{Key: kmsg.DeleteRecords, Min: 0, Max: 2, Handle: answerNow(b.handleDeleteRecords)},
+		{Key: kmsg.InitProducerID, Min: 0, Max: 5, Handle: answerNow(b.handleInitProducerID)},
+		{Key: kmsg.DescribeConfigs, Min: 1, Max: 4, Handle: answerNow(b.handleDescribeConfigs)},
+		{Key: kmsg.AlterConfigs, Min: 0, Max: 2, Handle: answerNow(b.handleAlterConfigs)},
+		{Key: kmsg.CreatePartitions, Min: 0, Max: 3, Handle: answerNow(b.handleCreatePartitions)},
+		{Key: kmsg.IncrementalAlterConfigs, Min: 0, Max: 1, Handle: answerNow(b.handleIncrementalAlterConfigs)},
+		{Key: kmsg.DescribeCluster, Min: 0, Max: 2, Handle: answerNow(b.handleDescribeCluster)},
+	}
+}
+
+// answerNow adapts a handler that answers before returning.
+func answerNow(fn func(ctx context.Context, r *protocol.Request) kmsg.Response) protocol.HandlerFunc {
+	return func(ctx context.Context, r *protocol.Request) { r.Respond(fn(ctx, r)) }
+}

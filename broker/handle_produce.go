@@ -1,0 +1,101 @@
+package broker
+
+// Produce, versions 3-13.
+//
+// v3 is the KIP-896 floor and the first with record batch v2 only (magic
+// 0/1 batches are refused with UNSUPPORTED_FOR_MESSAGE_FORMAT). v5:
+// LogStartOffset in the answer. v8: per-partition error messages (KIP-467).
+// v9+: flexible. v10+: CurrentLeader/NodeEndpoints tags for
+// NOT_LEADER_OR_FOLLOWER (KIP-951; left empty: clients refresh metadata).
+// v13: topics named by id (KIP-516), unknown ids get UNKNOWN_TOPIC_ID.
+//
+// Requests are appended in arrival order, which is what keeps an
+// idempotent producer's pipelined batches in sequence. acks=0 gets no
+// answer; acks=1 and acks=-1 are answered once the leader's log has the
+// batch, since this broker is the whole ISR. acks=-1 first checks
+// min.insync.replicas against the ISR (NOT_ENOUGH_REPLICAS).
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkad/kafkad/protocol"
+	"github.com/kafkad/kafkad/storage"
+)
+
+func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) {
+	req := r.Body.(*kmsg.ProduceRequest)
+	resp := kmsg.NewPtrProduceResponse()
+	var reqErr error
+	switch {
+	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
+		reqErr = errInvalidRequiredAcks
+	case req.TransactionID != nil:
+		reqErr = errTransactionsUnsupported
+	}
+	now := time.Now()
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		topic := rt.Topic
+		var topicErr error
+		if req.Version >= 13 {
+			if t, ok := b.store.TopicByID(rt.TopicID); ok {
+				topic = t.Name
+			} else {
+				topicErr = errUnknownTopicID
+			}
+		}
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			err := reqErr
+			if err == nil {
+				err = topicErr
+			}
+			if err == nil {
+				err = b.produceTo(topic, rp, req.Acks, now, &sp)
+			}
+			if err != nil {
+				sp.ErrorCode = errorCode(err)
+				sp.ErrorMessage = errorMessage(err)
+				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+				b.log.Debug().Err(err).Str("topic", topic).Int32("partition", rp.Partition).Msg("produce refused")
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if req.Acks == 0 {
+		r.Respond(nil)
+		return
+	}
+	r.Respond(resp)
+}
+
+// produceTo appends one partition's batches and fills in the answer.
+func (b *Broker) produceTo(topic string, rp *kmsg.ProduceRequestTopicPartition, acks int16, now time.Time, sp *kmsg.ProduceResponseTopicPartition) error {
+	part, err := b.leaderPartition(topic, rp.Partition)
+	if err != nil {
+		return err
+	}
+	st, minInsync := part.snapshot()
+	if acks == -1 && int32(len(st.ISR)) < minInsync {
+		return errNotEnoughReplicas
+	}
+	res, err := part.log.Append(rp.Records, storage.AppendOptions{LeaderEpoch: st.LeaderEpoch, Now: now})
+	if err != nil {
+		return err
+	}
+	if !res.Duplicate {
+		part.notifyAppend()
+	}
+	sp.BaseOffset = res.BaseOffset
+	sp.LogAppendTime = res.LogAppendTime
+	sp.LogStartOffset = res.LogStartOffset
+	return nil
+}

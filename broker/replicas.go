@@ -1,0 +1,182 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/kafkad/kafkad/controller/metastore"
+	"github.com/kafkad/kafkad/storage"
+)
+
+// leaderPartition returns partition p of topic when this broker leads it.
+// The partition map is the fast path; the metadata store is consulted for a
+// partition not yet opened here (a topic created a moment ago, before its
+// watch event arrived).
+func (b *Broker) leaderPartition(topic string, p int32) (*partition, error) {
+	tp := storage.TopicPartition{Topic: topic, Partition: p}
+	b.mu.RLock()
+	part := b.parts[tp]
+	b.mu.RUnlock()
+	if part == nil {
+		t, ok := b.store.Topic(topic)
+		if !ok || p < 0 || int(p) >= len(t.Partitions) {
+			return nil, fmt.Errorf("%w: %s-%d", errUnknownTopicOrPartition, topic, p)
+		}
+		if !slices.Contains(t.Partitions[p].Replicas, b.cfg.BrokerID) {
+			return nil, fmt.Errorf("%w: %s-%d", errNotLeader, topic, p)
+		}
+		var err error
+		if part, err = b.openPartition(t, t.Partitions[p]); err != nil {
+			return nil, err
+		}
+	}
+	st, _ := part.snapshot()
+	if st.Leader != b.cfg.BrokerID {
+		return nil, fmt.Errorf("%w: %s-%d is led by %d", errNotLeader, topic, p, st.Leader)
+	}
+	return part, nil
+}
+
+// openPartition opens (or creates) the local log of a partition this broker
+// is a replica of, replacing a log left by an older topic of the same name.
+func (b *Broker) openPartition(t metastore.Topic, st metastore.PartitionState) (*partition, error) {
+	tp := storage.TopicPartition{Topic: t.Name, Partition: st.Partition}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if part := b.parts[tp]; part != nil {
+		if part.topicID == t.ID {
+			b.updatePartition(part, t, st)
+			return part, nil
+		}
+		delete(b.parts, tp)
+	}
+	if id, ok := b.logs.TopicID(tp); ok && id != t.ID {
+		b.log.Info().Str("topic", tp.Topic).Int32("partition", tp.Partition).Msg("deleting log of a deleted topic with the same name")
+		if err := b.logs.Delete(tp); err != nil {
+			return nil, err
+		}
+	}
+	log, err := b.logs.GetOrCreate(tp, t.ID, b.cfg.logConfig(t.Configs))
+	if err != nil {
+		return nil, fmt.Errorf("broker: open %s-%d: %w", tp.Topic, tp.Partition, err)
+	}
+	part := newPartition(tp, t.ID, log)
+	b.updatePartition(part, t, st)
+	b.parts[tp] = part
+	return part, nil
+}
+
+// updatePartition applies the store's view of a partition and its topic's
+// configs to an open partition.
+func (b *Broker) updatePartition(part *partition, t metastore.Topic, st metastore.PartitionState) {
+	part.mu.Lock()
+	part.state = st
+	part.minInsync = b.cfg.minInsync(t.Configs)
+	part.mu.Unlock()
+	if lc := b.cfg.logConfig(t.Configs); lc != part.log.Config() {
+		part.log.SetConfig(lc)
+	}
+}
+
+// reconcileTopic makes the local partitions of t match the store.
+func (b *Broker) reconcileTopic(t metastore.Topic) {
+	for _, st := range t.Partitions {
+		if !slices.Contains(st.Replicas, b.cfg.BrokerID) {
+			continue
+		}
+		if _, err := b.openPartition(t, st); err != nil {
+			b.log.Error().Err(err).Str("topic", t.Name).Int32("partition", st.Partition).Msg("cannot open partition")
+		}
+	}
+}
+
+// dropTopic deletes every local partition of a deleted topic.
+func (b *Broker) dropTopic(name string) {
+	b.mu.Lock()
+	var doomed []storage.TopicPartition
+	for tp, part := range b.parts {
+		if tp.Topic == name {
+			part.mu.Lock()
+			part.deleted = true
+			part.mu.Unlock()
+			delete(b.parts, tp)
+			doomed = append(doomed, tp)
+		}
+	}
+	b.mu.Unlock()
+	for _, tp := range doomed {
+		if err := b.logs.Delete(tp); err != nil {
+			b.log.Error().Err(err).Str("topic", tp.Topic).Int32("partition", tp.Partition).Msg("cannot delete partition log")
+		}
+	}
+	if len(doomed) > 0 {
+		b.log.Info().Str("topic", name).Int("partitions", len(doomed)).Msg("deleted local logs of deleted topic")
+	}
+}
+
+// reconcileAll opens every partition the store assigns here and deletes
+// local logs whose topic no longer exists (stray logs).
+func (b *Broker) reconcileAll() {
+	for _, t := range b.store.Topics() {
+		b.reconcileTopic(t)
+	}
+	for _, tp := range b.logs.Partitions() {
+		t, ok := b.store.Topic(tp.Topic)
+		id, _ := b.logs.TopicID(tp)
+		if ok && id == t.ID && int(tp.Partition) < len(t.Partitions) {
+			continue
+		}
+		b.log.Warn().Str("topic", tp.Topic).Int32("partition", tp.Partition).Msg("deleting stray log: its topic is not in the metadata store")
+		if err := b.logs.Delete(tp); err != nil {
+			b.log.Error().Err(err).Str("topic", tp.Topic).Int32("partition", tp.Partition).Msg("cannot delete stray log")
+		}
+	}
+}
+
+func (b *Broker) watchTopics(events <-chan metastore.TopicEvent) {
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			if ev.Deleted {
+				b.dropTopic(ev.Name)
+			} else {
+				b.reconcileTopic(ev.Topic)
+			}
+		case <-b.ctx.Done():
+			return
+		}
+	}
+}
+
+// producerIDBlock is how many producer ids one etcd write reserves.
+const producerIDBlock = 1000
+
+// producerIDs hands out producer ids from blocks reserved in the metadata
+// store, so no two brokers ever give out the same id.
+type producerIDs struct {
+	store     *metastore.Store
+	mu        sync.Mutex
+	next, end int64
+}
+
+func newProducerIDs(store *metastore.Store) *producerIDs { return &producerIDs{store: store} }
+
+func (p *producerIDs) allocate(ctx context.Context) (int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.next >= p.end {
+		first, err := p.store.AllocateProducerIDs(ctx, producerIDBlock)
+		if err != nil {
+			return 0, err
+		}
+		p.next, p.end = first, first+producerIDBlock
+	}
+	id := p.next
+	p.next++
+	return id, nil
+}

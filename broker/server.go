@@ -1,0 +1,211 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/kafkad/kafkad/controller"
+	"github.com/kafkad/kafkad/controller/metastore"
+	"github.com/kafkad/kafkad/protocol"
+	"github.com/kafkad/kafkad/storage"
+)
+
+// Broker is one kafkad broker: listeners, the handler table, and the
+// partitions it hosts.
+type Broker struct {
+	cfg   Config
+	log   zerolog.Logger
+	store *metastore.Store
+	logs  *storage.Manager
+	ctrl  *controller.Controller
+	table *protocol.Table
+	pids  *producerIDs
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	listeners []net.Listener
+	reg       *metastore.Registration
+	clusterID string
+
+	mu    sync.RWMutex // guards parts
+	parts map[storage.TopicPartition]*partition
+}
+
+// New builds a broker over a started metadata store and an opened log
+// manager. Start makes it serve.
+func New(cfg Config, store *metastore.Store, logs *storage.Manager, logger zerolog.Logger) (*Broker, error) {
+	b := &Broker{
+		cfg:   cfg,
+		log:   logger.With().Str("component", "broker").Int32("broker_id", cfg.BrokerID).Logger(),
+		store: store,
+		logs:  logs,
+		ctrl:  controller.New(store, logger),
+		parts: make(map[storage.TopicPartition]*partition),
+	}
+	b.pids = newProducerIDs(store)
+	table, err := protocol.NewTable(b.apis()...)
+	if err != nil {
+		return nil, err
+	}
+	b.table = table
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	return b, nil
+}
+
+// goroutine runs fn as a goroutine Close waits for.
+func (b *Broker) goroutine(fn func()) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		fn()
+	}()
+}
+
+// Start listens on every listener, registers the broker in the metadata
+// store, reconciles local partitions with it and starts serving.
+func (b *Broker) Start(ctx context.Context) error {
+	id, err := b.store.ClusterID(ctx)
+	if err != nil {
+		return fmt.Errorf("broker: cluster id: %w", err)
+	}
+	b.clusterID = id
+	for _, l := range b.cfg.Listeners {
+		ln, err := net.Listen("tcp", net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port))))
+		if err != nil {
+			b.closeListeners()
+			return fmt.Errorf("broker: listen %s: %w", l.Name, err)
+		}
+		b.listeners = append(b.listeners, ln)
+	}
+	info := b.brokerInfo()
+	reg, err := b.store.RegisterBroker(ctx, info, b.cfg.SessionTimeout)
+	if err != nil {
+		b.closeListeners()
+		return err
+	}
+	b.reg = reg
+	events, cancelEvents := b.store.Subscribe()
+	b.reconcileAll()
+	b.goroutine(func() {
+		defer cancelEvents()
+		b.watchTopics(events)
+	})
+	b.goroutine(func() { b.logs.Run(b.ctx, b.cfg.RetentionCheckInterval) })
+	b.goroutine(func() {
+		select {
+		case <-reg.Lost():
+			b.log.Error().Msg("broker registration lease lost; metadata may be stale until restart")
+		case <-b.ctx.Done():
+		}
+	})
+	for _, ln := range b.listeners {
+		b.goroutine(func() { b.accept(ln) })
+	}
+	b.log.Info().Str("cluster_id", id).Strs("listeners", b.Addrs()).Msg("broker started")
+	return nil
+}
+
+// brokerInfo is what the broker registers: advertised listeners, with a
+// listener's real port filled in where it was configured as 0.
+func (b *Broker) brokerInfo() metastore.BrokerInfo {
+	adv := b.cfg.AdvertisedListeners
+	if len(adv) == 0 {
+		adv = b.cfg.Listeners
+	}
+	info := metastore.BrokerInfo{ID: b.cfg.BrokerID, Rack: b.cfg.Rack}
+	for i, l := range adv {
+		port := l.Port
+		host := l.Host
+		if i < len(b.listeners) {
+			addr := b.listeners[i].Addr().(*net.TCPAddr)
+			if port == 0 {
+				port = int32(addr.Port)
+			}
+			if host == "" {
+				host = advertisedHost(addr)
+			}
+		}
+		info.Listeners = append(info.Listeners, metastore.Listener{Name: l.Name, Host: host, Port: port, SecurityProtocol: "PLAINTEXT"})
+	}
+	if len(info.Listeners) > 0 {
+		info.Host, info.Port = info.Listeners[0].Host, info.Listeners[0].Port
+	}
+	return info
+}
+
+// advertisedHost picks what to tell clients for a wildcard listener: the
+// machine's host name, as Kafka does.
+func advertisedHost(addr *net.TCPAddr) string {
+	if !addr.IP.IsUnspecified() {
+		return addr.IP.String()
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "localhost"
+}
+
+// Addrs returns the addresses the broker listens on.
+func (b *Broker) Addrs() []string {
+	out := make([]string, len(b.listeners))
+	for i, ln := range b.listeners {
+		out[i] = ln.Addr().String()
+	}
+	return out
+}
+
+func (b *Broker) accept(ln net.Listener) {
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || b.ctx.Err() != nil {
+				return
+			}
+			// Out of file descriptors and the like: back off, keep serving.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			b.log.Warn().Err(err).Dur("retry_in", delay).Msg("accept failed")
+			select {
+			case <-time.After(delay):
+			case <-b.ctx.Done():
+				return
+			}
+			continue
+		}
+		delay = 0
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
+		b.goroutine(func() { b.serveConn(nc) })
+	}
+}
+
+func (b *Broker) closeListeners() {
+	for _, ln := range b.listeners {
+		ln.Close()
+	}
+}
+
+// Close stops serving, waits for every goroutine, deregisters and closes
+// the logs.
+func (b *Broker) Close() error {
+	b.closeListeners()
+	b.cancel()
+	b.wg.Wait()
+	var errs []error
+	if b.reg != nil {
+		errs = append(errs, b.reg.Close())
+	}
+	errs = append(errs, b.logs.Close())
+	b.log.Info().Msg("broker stopped")
+	return errors.Join(errs...)
+}

@@ -1,0 +1,226 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkad/kafkad/storage"
+)
+
+// errInvalidConfig is wrapped by every topic config validation failure.
+var errInvalidConfig = errors.New("broker: invalid config")
+
+// topicConfig describes one topic-level config Kafka users can set: its
+// type, the broker key that supplies its default, and how it lands in the
+// log's settings (nil apply: stored and described, not acted on yet).
+type topicConfig struct {
+	name      string
+	typ       kmsg.ConfigType
+	brokerKey string
+	def       func(c *Config) string
+	apply     func(lc *storage.Config, v string) error
+	doc       string
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+func constDef(v string) func(*Config) string { return func(*Config) string { return v } }
+
+func parseLong(v string, min int64) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %q is not a number", errInvalidConfig, v)
+	}
+	if n < min {
+		return 0, fmt.Errorf("%w: %d is below the minimum %d", errInvalidConfig, n, min)
+	}
+	return n, nil
+}
+
+func longSetter(min int64, set func(lc *storage.Config, n int64)) func(*storage.Config, string) error {
+	return func(lc *storage.Config, v string) error {
+		n, err := parseLong(v, min)
+		if err != nil {
+			return err
+		}
+		set(lc, n)
+		return nil
+	}
+}
+
+func intSetter(min int64, set func(lc *storage.Config, n int32)) func(*storage.Config, string) error {
+	return func(lc *storage.Config, v string) error {
+		n, err := parseLong(v, min)
+		if err != nil {
+			return err
+		}
+		if n > math.MaxInt32 {
+			return fmt.Errorf("%w: %d is above the maximum %d", errInvalidConfig, n, math.MaxInt32)
+		}
+		set(lc, int32(n))
+		return nil
+	}
+}
+
+func oneOf(values ...string) func(*storage.Config, string) error {
+	return func(_ *storage.Config, v string) error {
+		for _, item := range strings.Split(v, ",") {
+			if !contains(values, strings.TrimSpace(item)) {
+				return fmt.Errorf("%w: %q is not one of %s", errInvalidConfig, v, strings.Join(values, ", "))
+			}
+		}
+		return nil
+	}
+}
+
+func contains(list []string, v string) bool {
+	for _, s := range list {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+func anyLong(min int64) func(*storage.Config, string) error {
+	return func(_ *storage.Config, v string) error { _, err := parseLong(v, min); return err }
+}
+
+func anyBool(_ *storage.Config, v string) error {
+	if _, err := strconv.ParseBool(v); err != nil {
+		return fmt.Errorf("%w: %q is not a boolean", errInvalidConfig, v)
+	}
+	return nil
+}
+
+func anyDouble(_ *storage.Config, v string) error {
+	if _, err := strconv.ParseFloat(v, 64); err != nil {
+		return fmt.Errorf("%w: %q is not a number", errInvalidConfig, v)
+	}
+	return nil
+}
+
+// topicConfigs is every topic config kafkad accepts, sorted by name.
+var topicConfigs = []topicConfig{
+	{name: "cleanup.policy", typ: kmsg.ConfigTypeList, brokerKey: "log.cleanup.policy",
+		def:   func(c *Config) string { return c.CleanupPolicy },
+		apply: oneOf("delete", "compact"), doc: "delete or compact old segments (compact is stored, not yet acted on)"},
+	{name: "compression.type", typ: kmsg.ConfigTypeString, brokerKey: "compression.type",
+		def:   func(c *Config) string { return c.CompressionType },
+		apply: oneOf("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"), doc: "final compression of the topic's batches; producer keeps what the producer sent"},
+	{name: "delete.retention.ms", typ: kmsg.ConfigTypeLong, def: constDef("86400000"), apply: anyLong(0)},
+	{name: "file.delete.delay.ms", typ: kmsg.ConfigTypeLong, brokerKey: "log.segment.delete.delay.ms",
+		def:   func(c *Config) string { return itoa(c.Log.FileDeleteDelayMs) },
+		apply: longSetter(0, func(lc *storage.Config, n int64) { lc.FileDeleteDelayMs = n })},
+	{name: "flush.messages", typ: kmsg.ConfigTypeLong, brokerKey: "log.flush.interval.messages",
+		def:   func(c *Config) string { return itoa(c.Log.FlushMessages) },
+		apply: longSetter(1, func(lc *storage.Config, n int64) { lc.FlushMessages = n }), doc: "fsync after this many records"},
+	{name: "flush.ms", typ: kmsg.ConfigTypeLong, brokerKey: "log.flush.interval.ms",
+		def:   func(c *Config) string { return itoa(c.Log.FlushMs) },
+		apply: longSetter(0, func(lc *storage.Config, n int64) { lc.FlushMs = n }), doc: "fsync at least this often"},
+	{name: "follower.replication.throttled.replicas", typ: kmsg.ConfigTypeList, def: constDef(""), apply: func(*storage.Config, string) error { return nil }},
+	{name: "index.interval.bytes", typ: kmsg.ConfigTypeInt, brokerKey: "log.index.interval.bytes",
+		def:   func(c *Config) string { return itoa(int64(c.Log.IndexIntervalBytes)) },
+		apply: intSetter(0, func(lc *storage.Config, n int32) { lc.IndexIntervalBytes = n })},
+	{name: "leader.replication.throttled.replicas", typ: kmsg.ConfigTypeList, def: constDef(""), apply: func(*storage.Config, string) error { return nil }},
+	{name: "local.retention.bytes", typ: kmsg.ConfigTypeLong, def: constDef("-2"), apply: anyLong(-2)},
+	{name: "local.retention.ms", typ: kmsg.ConfigTypeLong, def: constDef("-2"), apply: anyLong(-2)},
+	{name: "max.compaction.lag.ms", typ: kmsg.ConfigTypeLong, def: constDef(itoa(math.MaxInt64)), apply: anyLong(1)},
+	{name: "max.message.bytes", typ: kmsg.ConfigTypeInt, brokerKey: "message.max.bytes",
+		def:   func(c *Config) string { return itoa(int64(c.Log.MaxMessageBytes)) },
+		apply: intSetter(0, func(lc *storage.Config, n int32) { lc.MaxMessageBytes = n }), doc: "largest record batch the topic accepts"},
+	{name: "message.timestamp.after.max.ms", typ: kmsg.ConfigTypeLong, def: constDef(itoa(math.MaxInt64)), apply: anyLong(0)},
+	{name: "message.timestamp.before.max.ms", typ: kmsg.ConfigTypeLong, def: constDef(itoa(math.MaxInt64)), apply: anyLong(0)},
+	{name: "message.timestamp.type", typ: kmsg.ConfigTypeString, brokerKey: "log.message.timestamp.type",
+		def: func(c *Config) string {
+			if c.Log.TimestampType == storage.LogAppendTime {
+				return "LogAppendTime"
+			}
+			return "CreateTime"
+		},
+		apply: func(lc *storage.Config, v string) error {
+			switch v {
+			case "CreateTime":
+				lc.TimestampType = storage.CreateTime
+			case "LogAppendTime":
+				lc.TimestampType = storage.LogAppendTime
+			default:
+				return fmt.Errorf("%w: %q is not CreateTime or LogAppendTime", errInvalidConfig, v)
+			}
+			return nil
+		}},
+	{name: "min.cleanable.dirty.ratio", typ: kmsg.ConfigTypeDouble, def: constDef("0.5"), apply: anyDouble},
+	{name: "min.compaction.lag.ms", typ: kmsg.ConfigTypeLong, def: constDef("0"), apply: anyLong(0)},
+	{name: "min.insync.replicas", typ: kmsg.ConfigTypeInt, brokerKey: "min.insync.replicas",
+		def: func(c *Config) string { return itoa(int64(c.MinInsyncReplicas)) }, apply: anyLong(1)},
+	{name: "preallocate", typ: kmsg.ConfigTypeBoolean, def: constDef("false"), apply: anyBool},
+	{name: "remote.storage.enable", typ: kmsg.ConfigTypeBoolean, def: constDef("false"), apply: oneOf("false")},
+	{name: "retention.bytes", typ: kmsg.ConfigTypeLong, brokerKey: "log.retention.bytes",
+		def:   func(c *Config) string { return itoa(c.Log.RetentionBytes) },
+		apply: longSetter(-1, func(lc *storage.Config, n int64) { lc.RetentionBytes = n }), doc: "delete old segments once the partition is larger; -1 unlimited"},
+	{name: "retention.ms", typ: kmsg.ConfigTypeLong, brokerKey: "log.retention.ms",
+		def:   func(c *Config) string { return itoa(c.Log.RetentionMs) },
+		apply: longSetter(-1, func(lc *storage.Config, n int64) { lc.RetentionMs = n }), doc: "delete segments older than this; -1 forever"},
+	{name: "segment.bytes", typ: kmsg.ConfigTypeInt, brokerKey: "log.segment.bytes",
+		def:   func(c *Config) string { return itoa(c.Log.SegmentBytes) },
+		apply: longSetter(14, func(lc *storage.Config, n int64) { lc.SegmentBytes = n }), doc: "roll a new segment at this size"},
+	{name: "segment.index.bytes", typ: kmsg.ConfigTypeInt, brokerKey: "log.index.size.max.bytes",
+		def:   func(c *Config) string { return itoa(int64(c.Log.SegmentIndexBytes)) },
+		apply: intSetter(8, func(lc *storage.Config, n int32) { lc.SegmentIndexBytes = n })},
+	{name: "segment.jitter.ms", typ: kmsg.ConfigTypeLong, def: constDef("0"), apply: anyLong(0)},
+	{name: "segment.ms", typ: kmsg.ConfigTypeLong, brokerKey: "log.roll.ms",
+		def:   func(c *Config) string { return itoa(c.Log.SegmentMs) },
+		apply: longSetter(1, func(lc *storage.Config, n int64) { lc.SegmentMs = n }), doc: "roll a new segment after this long"},
+	{name: "unclean.leader.election.enable", typ: kmsg.ConfigTypeBoolean, def: constDef("false"), apply: anyBool},
+}
+
+func lookupTopicConfig(name string) (*topicConfig, bool) {
+	i := sort.Search(len(topicConfigs), func(i int) bool { return topicConfigs[i].name >= name })
+	if i < len(topicConfigs) && topicConfigs[i].name == name {
+		return &topicConfigs[i], true
+	}
+	return nil, false
+}
+
+// validateTopicConfigs checks every override's name and value.
+func validateTopicConfigs(configs map[string]string) error {
+	var scratch storage.Config
+	for k, v := range configs {
+		tc, ok := lookupTopicConfig(k)
+		if !ok {
+			return fmt.Errorf("%w: unknown topic config %q", errInvalidConfig, k)
+		}
+		if err := tc.apply(&scratch, v); err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// logConfig overlays a topic's overrides on the broker's log defaults.
+// Overrides were validated when stored; a bad one is skipped, not fatal.
+func (c *Config) logConfig(overrides map[string]string) storage.Config {
+	lc := c.Log
+	for k, v := range overrides {
+		if tc, ok := lookupTopicConfig(k); ok {
+			_ = tc.apply(&lc, v)
+		}
+	}
+	return lc
+}
+
+// minInsync is the effective min.insync.replicas of a topic.
+func (c *Config) minInsync(overrides map[string]string) int32 {
+	if v, ok := overrides["min.insync.replicas"]; ok {
+		if n, err := strconv.ParseInt(v, 10, 32); err == nil {
+			return int32(n)
+		}
+	}
+	return c.MinInsyncReplicas
+}

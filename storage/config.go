@@ -1,0 +1,75 @@
+package storage
+
+import "math"
+
+// TimestampType is message.timestamp.type.
+type TimestampType int8
+
+// The two timestamp types; the value is attributes bit 3 of a batch.
+const (
+	CreateTime    TimestampType = 0
+	LogAppendTime TimestampType = 1
+)
+
+// Config holds one log's settings; the Kafka topic-config name is given per
+// field. Zero values are not defaults: start from DefaultConfig.
+type Config struct {
+	SegmentBytes       int64         // segment.bytes
+	SegmentMs          int64         // segment.ms: roll once the active segment's first batch is older
+	RetentionMs        int64         // retention.ms (-1 = infinite)
+	RetentionBytes     int64         // retention.bytes (-1 = infinite)
+	FlushMessages      int64         // flush.messages: fsync after this many records
+	FlushMs            int64         // flush.ms: fsync when the last flush is older (checked by Manager.Run)
+	IndexIntervalBytes int32         // index.interval.bytes
+	SegmentIndexBytes  int32         // segment.index.bytes: roll when an index holds this many bytes
+	MaxMessageBytes    int32         // max.message.bytes: largest batch accepted
+	TimestampType      TimestampType // message.timestamp.type
+	// FileDeleteDelayMs is file.delete.delay.ms. kafkad deletes segment
+	// files at once: readers hold a lock while touching segment files, so
+	// the delay Kafka needs for its lock-free mmap readers buys nothing here.
+	FileDeleteDelayMs int64
+}
+
+// DefaultConfig returns Kafka's defaults.
+func DefaultConfig() Config {
+	return Config{
+		SegmentBytes:       1073741824,
+		SegmentMs:          604800000,
+		RetentionMs:        604800000,
+		RetentionBytes:     -1,
+		FlushMessages:      math.MaxInt64,
+		FlushMs:            math.MaxInt64,
+		IndexIntervalBytes: 4096,
+		SegmentIndexBytes:  10485760,
+		MaxMessageBytes:    1048588,
+		TimestampType:      CreateTime,
+		FileDeleteDelayMs:  60000,
+	}
+}
+
+// normalized guards against settings that would make the log misbehave
+// (a zero segment size rolling on every append, an index of zero entries).
+func (c Config) normalized() Config {
+	if c.SegmentBytes <= 0 {
+		c.SegmentBytes = 1073741824
+	}
+	if c.SegmentMs <= 0 {
+		c.SegmentMs = math.MaxInt64
+	}
+	if c.FlushMessages <= 0 {
+		c.FlushMessages = 1
+	}
+	if c.FlushMs < 0 {
+		c.FlushMs = 0
+	}
+	if c.IndexIntervalBytes < 0 {
+		c.IndexIntervalBytes = 0
+	}
+	if c.SegmentIndexBytes < 4*offsetIndexEntrySize {
+		c.SegmentIndexBytes = 4 * offsetIndexEntrySize
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = 1048588
+	}
+	return c
+}

@@ -1,0 +1,140 @@
+// Package storage keeps partition logs on disk: bytes-in, bytes-out Kafka
+// v2 record batches in segment files, sparse offset and time indexes,
+// recovery after a crash, retention, and idempotent-producer state. It has
+// no network code, no etcd and no protocol decoding beyond the batch
+// format. A Log is one partition; a Manager owns all logs of a broker.
+//
+// # Directory layout
+//
+// Each log dir holds one directory per partition, named
+// "<topic>-<partition>" (the last '-' separates, topics may contain '-').
+// A partition directory holds:
+//
+//	00000000000000000000.log        segment: record batches
+//	00000000000000000000.index      sparse offset index of that segment
+//	00000000000000000000.timeindex  sparse time index of that segment
+//	00000000000000001234.snapshot   producer state as of offset 1234
+//	log-start-offset                persisted log start offset
+//	partition.metadata              topic id
+//	.kafka_cleanshutdown            present only between Close and Open
+//	*.tmp                           half-written files, deleted on Open
+//
+// Segment and snapshot files are named by a 20-digit zero-padded offset:
+// a segment's base offset (its first offset), a snapshot's log end offset
+// when it was taken. All integers below are big-endian.
+//
+// # .log: record batches, back to back
+//
+// Batches are stored exactly as produced, after Append rewrote baseOffset,
+// partitionLeaderEpoch and (for LogAppendTime, or to fix a wrong
+// maxTimestamp) maxTimestamp, attributes and crc. A fetch returns these
+// bytes unchanged. Batch v2 layout (61-byte header, then records):
+//
+//	 0 baseOffset           int64
+//	 8 batchLength          int32   bytes after this field (size = 12 + batchLength)
+//	12 partitionLeaderEpoch int32
+//	16 magic                int8    always 2
+//	17 crc                  uint32  CRC-32C (Castagnoli) of bytes 21..end
+//	21 attributes           int16   bits 0-2 codec (0 none, 1 gzip, 2 snappy,
+//	                                3 lz4, 4 zstd), bit 3 LogAppendTime,
+//	                                bit 4 transactional, bit 5 control
+//	23 lastOffsetDelta      int32   recordCount - 1
+//	27 baseTimestamp        int64
+//	35 maxTimestamp         int64   largest record timestamp, or the append time
+//	43 producerId           int64   -1 when not idempotent
+//	51 producerEpoch        int16
+//	53 baseSequence         int32
+//	57 recordCount          int32
+//	61 records              (compressed as a whole when codec != 0)
+//
+// Each record: varint length, int8 attributes, varlong timestampDelta,
+// varint offsetDelta, varint keyLength (-1 = null) + key, varint
+// valueLength (-1 = null) + value, varint headerCount, then per header
+// varint keyLength + key, varint valueLength (-1 = null) + value. Varints
+// are zigzag encoded. baseOffset and partitionLeaderEpoch are outside the
+// CRC, so assigning them needs no recomputation. Offsets inside a segment
+// increase strictly; a segment never holds an offset more than MaxInt32
+// above its base, and never grows past 2 GiB (index positions are int32).
+//
+// # .index: offset index, 8-byte entries
+//
+//	0 relativeOffset int32  baseOffset of a batch minus the segment base
+//	4 position       int32  byte position of that batch in the .log
+//
+// Sparse: an entry is added for a batch once more than index.interval.bytes
+// were appended since the previous entry (never for the first batch of a
+// segment). Offsets and positions increase. A lookup takes the last entry
+// at or below the target and scans batch headers forward from its
+// position. Unlike Kafka, the entry names the batch's first offset, not its
+// last; lookups work the same way.
+//
+// # .timeindex: time index, 12-byte entries
+//
+//	0 timestamp      int64  largest maxTimestamp of the segment so far
+//	8 relativeOffset int32  base offset of the first batch reaching it
+//
+// An entry is added alongside offset index entries, only when the
+// timestamp grew, so timestamps increase strictly. When a segment stops
+// being active (roll, Close, recovery of an inactive segment) a final
+// entry with the segment's largest timestamp is added even if the index is
+// full, so after a restart the last entry is the segment's largest
+// timestamp, which retention.ms and ListOffsets(-3) use.
+//
+// Both indexes are plain files written with pwrite and searched with
+// pread (the page cache keeps hot parts in memory); a segment rolls when
+// either holds segment.index.bytes worth of entries.
+//
+// # .snapshot: producer state
+//
+//	 0 version       int16   1
+//	 2 crc           uint32  CRC-32C of bytes 6..end
+//	 6 producerCount int32
+//	10 producers, each:
+//	     producerId    int64
+//	     producerEpoch int16
+//	     lastTimestamp int64
+//	     batchCount    int8    0..5, oldest first, each:
+//	       firstSequence int32
+//	       lastSequence  int32
+//	       firstOffset   int64
+//	       lastOffset    int64
+//	       maxTimestamp  int64
+//
+// Written (temp file, fsync, rename, dir fsync) at every roll, at the new
+// segment's base offset, and on Close at the log end offset; the newest
+// two are kept. Unlike Kafka's, which keeps only each producer's last
+// batch, all five remembered batches are stored so retries still
+// deduplicate after a restart. On Open the newest readable snapshot at or
+// below the log end offset is loaded, then batch headers after it are
+// replayed (producer fields are in the header, so nothing is
+// decompressed); with no snapshot the whole log is replayed.
+//
+// # log-start-offset, partition.metadata
+//
+// log-start-offset is text, "0\n<offset>\n" (format version, offset),
+// replaced atomically before any segment below it is deleted.
+// partition.metadata is Kafka's text format,
+// "version: 0\ntopic_id: <id>\n", the 16-byte id in unpadded base64url.
+//
+// # Recovery
+//
+// Close flushes everything and writes .kafka_cleanshutdown; Open removes
+// it (durably) before accepting appends. With the marker, segments are
+// trusted after cheap checks: whole index entries, the last offset index
+// entry pointing at a batch with that offset, a clean chain of batch
+// headers after it in the last segment, and a time index entry within the
+// segment. Without it (a crash) the last segment is recovered: every batch
+// is read sequentially and its length, magic, CRC and offsets checked; the
+// file is truncated at the first bad batch (logged with offset and
+// position) and both indexes are rebuilt. Earlier segments were fsynced
+// when they rolled; any of them with a missing or inconsistent index is
+// recovered the same way, and if that truncates it, every later segment is
+// deleted, as Kafka does.
+//
+// # Concurrency
+//
+// See Log: one mutex serializes writers; readers use pread on published
+// bytes under a shared lock that only segment removal and close take
+// exclusively. file.delete.delay.ms is not needed for that and segment
+// files are deleted at once.
+package storage

@@ -1,0 +1,306 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// TopicPartition names one partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+func (tp TopicPartition) dirName() string {
+	return tp.Topic + "-" + strconv.FormatInt(int64(tp.Partition), 10)
+}
+
+// parsePartitionDir splits "<topic>-<partition>"; topics may contain '-',
+// so the last one separates.
+func parsePartitionDir(name string) (TopicPartition, bool) {
+	i := strings.LastIndexByte(name, '-')
+	if i <= 0 {
+		return TopicPartition{}, false
+	}
+	p, err := strconv.ParseInt(name[i+1:], 10, 32)
+	if err != nil || p < 0 || strconv.FormatInt(p, 10) != name[i+1:] {
+		return TopicPartition{}, false
+	}
+	return TopicPartition{Topic: name[:i], Partition: int32(p)}, true
+}
+
+type managedLog struct {
+	log     *Log
+	logDir  string
+	topicID [16]byte
+	hasID   bool
+}
+
+// Manager owns every partition log under the broker's log dirs.
+// Its mutex guards the map only; each Log locks itself. Lock order:
+// Manager.mu before any Log lock, and Run never holds Manager.mu while
+// calling into a Log.
+type Manager struct {
+	dirs     []string
+	defaults Config
+	logger   zerolog.Logger
+
+	mu     sync.RWMutex
+	logs   map[TopicPartition]*managedLog
+	closed bool
+}
+
+// NewManager opens every <topic>-<partition> directory under dirs,
+// recovering each log.
+func NewManager(dirs []string, defaults Config, logger zerolog.Logger) (*Manager, error) {
+	if len(dirs) == 0 {
+		return nil, errors.New("storage: no log dirs")
+	}
+	m := &Manager{
+		dirs:     slices.Clone(dirs),
+		defaults: defaults,
+		logger:   logger.With().Str("component", "storage").Logger(),
+		logs:     make(map[TopicPartition]*managedLog),
+	}
+	for _, dir := range dirs {
+		if err := m.openDir(dir); err != nil {
+			_ = m.Close()
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *Manager) openDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("storage: create log dir: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("storage: list log dir: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		tp, ok := parsePartitionDir(e.Name())
+		if !ok {
+			continue
+		}
+		if other, dup := m.logs[tp]; dup {
+			return fmt.Errorf("storage: partition %s in both %s and %s", e.Name(), other.logDir, dir)
+		}
+		path := filepath.Join(dir, e.Name())
+		l, err := Open(path, m.defaults, m.logFor(tp))
+		if err != nil {
+			return fmt.Errorf("storage: open %s: %w", path, err)
+		}
+		ml := &managedLog{log: l, logDir: dir}
+		id, ok, err := readPartitionMetadata(path)
+		if err != nil {
+			m.logger.Warn().Err(err).Str("topic", tp.Topic).Int32("partition", tp.Partition).Msg("ignoring unreadable partition metadata")
+		}
+		ml.topicID, ml.hasID = id, ok
+		m.logs[tp] = ml
+	}
+	return nil
+}
+
+func (m *Manager) logFor(tp TopicPartition) zerolog.Logger {
+	return m.logger.With().Str("topic", tp.Topic).Int32("partition", tp.Partition).Logger()
+}
+
+// Get returns an open log.
+func (m *Manager) Get(tp TopicPartition) (*Log, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	ml, ok := m.logs[tp]
+	if !ok {
+		return nil, false
+	}
+	return ml.log, true
+}
+
+// GetOrCreate returns the partition's log, creating its directory in the
+// log dir holding the fewest partitions, and records topicID in
+// partition.metadata. An existing log gets cfg applied; a stored topic id
+// different from topicID is ErrInconsistentTopicID (a zero topicID skips
+// the check).
+func (m *Manager) GetOrCreate(tp TopicPartition, topicID [16]byte, cfg Config) (*Log, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	if tp.Topic == "" || tp.Partition < 0 || strings.ContainsAny(tp.Topic, `/\`) || tp.Topic == "." || tp.Topic == ".." {
+		return nil, fmt.Errorf("storage: invalid partition %q/%d", tp.Topic, tp.Partition)
+	}
+	if ml, ok := m.logs[tp]; ok {
+		if topicID != ([16]byte{}) {
+			if ml.hasID && ml.topicID != topicID {
+				return nil, fmt.Errorf("%w: %s has another topic id", ErrInconsistentTopicID, tp.dirName())
+			}
+			if !ml.hasID {
+				if err := writePartitionMetadata(ml.log.Dir(), topicID); err != nil {
+					return nil, err
+				}
+				ml.topicID, ml.hasID = topicID, true
+			}
+		}
+		ml.log.SetConfig(cfg)
+		return ml.log, nil
+	}
+	logDir := m.leastLoadedDir()
+	path := filepath.Join(logDir, tp.dirName())
+	l, err := Open(path, cfg, m.logFor(tp))
+	if err != nil {
+		return nil, err
+	}
+	ml := &managedLog{log: l, logDir: logDir}
+	if topicID != ([16]byte{}) {
+		if err := writePartitionMetadata(path, topicID); err != nil {
+			_ = l.Delete()
+			return nil, err
+		}
+		ml.topicID, ml.hasID = topicID, true
+	}
+	m.logs[tp] = ml
+	m.logger.Info().Str("topic", tp.Topic).Int32("partition", tp.Partition).Str("dir", path).Msg("created log")
+	return l, nil
+}
+
+func (m *Manager) leastLoadedDir() string {
+	counts := make(map[string]int, len(m.dirs))
+	for _, ml := range m.logs {
+		counts[ml.logDir]++
+	}
+	best := m.dirs[0]
+	for _, d := range m.dirs[1:] {
+		if counts[d] < counts[best] {
+			best = d
+		}
+	}
+	return best
+}
+
+// TopicID returns the topic id from the partition's partition.metadata.
+func (m *Manager) TopicID(tp TopicPartition) ([16]byte, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	ml, ok := m.logs[tp]
+	if !ok || !ml.hasID {
+		return [16]byte{}, false
+	}
+	return ml.topicID, true
+}
+
+// Partitions lists the open partitions, sorted.
+func (m *Manager) Partitions() []TopicPartition {
+	m.mu.RLock()
+	out := make([]TopicPartition, 0, len(m.logs))
+	for tp := range m.logs {
+		out = append(out, tp)
+	}
+	m.mu.RUnlock()
+	slices.SortFunc(out, func(a, b TopicPartition) int {
+		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+			return c
+		}
+		return int(a.Partition) - int(b.Partition)
+	})
+	return out
+}
+
+// Delete closes the partition's log and removes its directory.
+func (m *Manager) Delete(tp TopicPartition) error {
+	m.mu.Lock()
+	ml, ok := m.logs[tp]
+	delete(m.logs, tp)
+	m.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	if err := ml.log.Delete(); err != nil {
+		return err
+	}
+	m.logger.Info().Str("topic", tp.Topic).Int32("partition", tp.Partition).Msg("deleted log")
+	return nil
+}
+
+// Run enforces retention and time-based rolls every interval and applies
+// flush.ms until ctx is done. The caller owns the goroutine running it.
+func (m *Manager) Run(ctx context.Context, retentionCheckInterval time.Duration) {
+	if retentionCheckInterval <= 0 {
+		retentionCheckInterval = 5 * time.Minute
+	}
+	// flush.ms needs finer ticks than retention, but not finer than a
+	// second unless retention checks are already that frequent.
+	flushInterval := min(retentionCheckInterval, time.Second)
+	retention := time.NewTicker(retentionCheckInterval)
+	defer retention.Stop()
+	flush := time.NewTicker(flushInterval)
+	defer flush.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-retention.C:
+			m.forEach(func(tp TopicPartition, l *Log) {
+				if _, err := l.EnforceRetention(now); err != nil && !errors.Is(err, ErrClosed) {
+					m.logger.Error().Err(err).Str("topic", tp.Topic).Int32("partition", tp.Partition).Msg("retention failed")
+				}
+				if err := l.MaybeRoll(now); err != nil && !errors.Is(err, ErrClosed) {
+					m.logger.Error().Err(err).Str("topic", tp.Topic).Int32("partition", tp.Partition).Msg("roll failed")
+				}
+			})
+		case now := <-flush.C:
+			m.forEach(func(tp TopicPartition, l *Log) {
+				if err := l.maybeFlushByTime(now); err != nil {
+					m.logger.Error().Err(err).Str("topic", tp.Topic).Int32("partition", tp.Partition).Msg("flush failed")
+				}
+			})
+		}
+	}
+}
+
+// forEach calls fn on a snapshot of the logs, without holding m.mu, so a
+// slow fsync never blocks GetOrCreate.
+func (m *Manager) forEach(fn func(TopicPartition, *Log)) {
+	m.mu.RLock()
+	tps := make([]TopicPartition, 0, len(m.logs))
+	logs := make([]*Log, 0, len(m.logs))
+	for tp, ml := range m.logs {
+		tps = append(tps, tp)
+		logs = append(logs, ml.log)
+	}
+	m.mu.RUnlock()
+	for i := range logs {
+		fn(tps[i], logs[i])
+	}
+}
+
+// Close closes every log. Stop Run (cancel its context and wait) first.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	logs := m.logs
+	m.logs = make(map[TopicPartition]*managedLog)
+	m.mu.Unlock()
+	var errs []error
+	for _, ml := range logs {
+		if err := ml.log.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
