@@ -125,11 +125,11 @@ func TestPipelinedAnswersInOrder(t *testing.T) {
 	fp.PartitionMaxBytes = 1 << 20
 	ft.Partitions = append(ft.Partitions, fp)
 	fetch.Topics = append(fetch.Topics, ft)
-	wire = f.AppendRequest(wire, fetch, 0)
+	wire = append(wire, f.AppendRequest(nil, fetch, 0)...) // AppendRequest sizes from dst[0]
 	for i := int32(1); i <= 20; i++ {
 		md := kmsg.NewPtrMetadataRequest()
 		md.Version = int16(i % 13)
-		wire = f.AppendRequest(wire, md, i)
+		wire = append(wire, f.AppendRequest(nil, md, i)...)
 	}
 	_, err = nc.Write(wire)
 	require.NoError(t, err)

@@ -50,6 +50,12 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, r *protocol.Request) km
 		if err == nil {
 			err = b.ctrl.DeleteTopic(ctx, name)
 		}
+		if err == nil {
+			// Drop the local logs now rather than when the store's event
+			// arrives, so that this client's next request already finds the
+			// topic gone.
+			b.dropTopic(name)
+		}
 		st.ErrorCode = errorCode(err)
 		st.ErrorMessage = errorMessage(err)
 		resp.Topics = append(resp.Topics, st)

@@ -33,7 +33,7 @@ func (b *Broker) handleMetadata(ctx context.Context, r *protocol.Request) kmsg.R
 	resp := kmsg.NewPtrMetadataResponse()
 	resp.ClusterID = &b.clusterID
 	resp.ControllerID = b.cfg.BrokerID
-	resp.ClusterAuthorizedOperations = notComputed
+	resp.AuthorizedOperations = notComputed
 	for _, bi := range b.store.Brokers() {
 		rb := kmsg.NewMetadataResponseBroker()
 		rb.NodeID, rb.Host, rb.Port = bi.ID, bi.Host, bi.Port
@@ -109,7 +109,7 @@ func (b *Broker) metadataTopic(t metastore.Topic, err error) kmsg.MetadataRespon
 	mt.Topic = &name
 	mt.TopicID = t.ID
 	mt.IsInternal = t.Internal
-	mt.TopicAuthorizedOperations = notComputed
+	mt.AuthorizedOperations = notComputed
 	if err != nil {
 		mt.ErrorCode = errorCode(err)
 		return mt

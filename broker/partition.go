@@ -16,11 +16,11 @@ type partition struct {
 	topicID [16]byte
 	log     *storage.Log
 
-	mu          sync.Mutex
-	state       metastore.PartitionState
-	minInsync   int32
-	appended    chan struct{} // closed and replaced after every append
-	deleted     bool
+	mu        sync.Mutex
+	state     metastore.PartitionState
+	minInsync int32
+	appended  chan struct{} // closed and replaced after every append
+	deleted   bool
 }
 
 func newPartition(tp storage.TopicPartition, topicID [16]byte, log *storage.Log) *partition {

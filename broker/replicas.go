@@ -92,12 +92,15 @@ func (b *Broker) reconcileTopic(t metastore.Topic) {
 	}
 }
 
-// dropTopic deletes every local partition of a deleted topic.
+// dropTopic deletes every local partition of a deleted topic. Partitions of
+// a topic created again under the same name (the store knows it with their
+// topic id) are kept: a late deletion event must not remove them.
 func (b *Broker) dropTopic(name string) {
+	cur, exists := b.store.Topic(name)
 	b.mu.Lock()
 	var doomed []storage.TopicPartition
 	for tp, part := range b.parts {
-		if tp.Topic == name {
+		if tp.Topic == name && !(exists && part.topicID == cur.ID) {
 			part.mu.Lock()
 			part.deleted = true
 			part.mu.Unlock()

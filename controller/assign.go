@@ -28,13 +28,14 @@ func AssignReplicas(brokers []int32, firstPartition, partitions int32, rf int16)
 	for i := range partitions {
 		p := firstPartition + i
 		leader := p % n
-		// The shift between leader and followers rotates every n partitions
-		// so that the same pairs do not always share partitions.
-		shift := 1 + (p/n)%max(n-1, 1)
+		// Followers sit at distinct offsets 1..n-1 from the leader; the
+		// starting offset rotates every n partitions so that the same
+		// brokers do not always share partitions.
+		shift := (p / n) % max(n-1, 1)
 		replicas := make([]int32, 0, rf)
 		replicas = append(replicas, ids[leader])
 		for r := int32(1); r < int32(rf); r++ {
-			replicas = append(replicas, ids[(leader+shift+r-1)%n])
+			replicas = append(replicas, ids[(leader+1+(shift+r-1)%max(n-1, 1))%n])
 		}
 		out[i] = replicas
 	}

@@ -47,6 +47,9 @@ func run(args []string) int {
 	for _, key := range cfg.Ignored {
 		logger.Warn().Str("key", key).Msg("config key accepted for compatibility and ignored")
 	}
+	for _, w := range cfg.Warnings {
+		logger.Warn().Msg(w)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, cfg, logger); err != nil {

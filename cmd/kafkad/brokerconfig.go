@@ -1,0 +1,57 @@
+package main
+
+import (
+	"github.com/kafkad/kafkad/broker"
+	"github.com/kafkad/kafkad/storage"
+)
+
+// brokerConfig maps the parsed server configuration onto the broker's typed
+// configuration; per-log settings become the broker-wide log defaults that
+// topic configs override.
+func brokerConfig(cfg Config) broker.Config {
+	b := broker.DefaultConfig()
+	b.BrokerID = cfg.BrokerID
+	b.Rack = cfg.Rack
+	b.Listeners = toBrokerListeners(cfg.Listeners)
+	b.AdvertisedListeners = toBrokerListeners(cfg.AdvertisedListeners)
+	b.NumPartitions = cfg.NumPartitions
+	b.DefaultReplicationFactor = cfg.DefaultReplicationFactor
+	b.AutoCreateTopics = cfg.AutoCreateTopicsEnable
+	b.DeleteTopicEnable = cfg.DeleteTopicEnable
+	b.MinInsyncReplicas = cfg.MinInsyncReplicas
+	b.MessageMaxBytes = cfg.MessageMaxBytes
+	b.SocketRequestMaxBytes = cfg.SocketRequestMaxBytes
+	if cfg.LogRetentionCheckInterval > 0 {
+		b.RetentionCheckInterval = cfg.LogRetentionCheckInterval
+	}
+	if cfg.BrokerSessionTimeout > 0 {
+		b.SessionTimeout = cfg.BrokerSessionTimeout
+	}
+	b.CleanupPolicy = cfg.LogCleanupPolicy
+	b.CompressionType = cfg.CompressionType
+
+	b.Log.SegmentBytes = int64(cfg.LogSegmentBytes)
+	b.Log.SegmentMs = cfg.LogRollMs
+	b.Log.RetentionMs = cfg.LogRetentionMs
+	b.Log.RetentionBytes = cfg.LogRetentionBytes
+	b.Log.FlushMessages = cfg.LogFlushIntervalMessages
+	b.Log.FlushMs = cfg.LogFlushIntervalMs
+	b.Log.IndexIntervalBytes = cfg.LogIndexIntervalBytes
+	b.Log.SegmentIndexBytes = cfg.LogIndexSizeMaxBytes
+	b.Log.MaxMessageBytes = cfg.MessageMaxBytes
+	b.Log.FileDeleteDelayMs = cfg.LogSegmentDeleteDelayMs
+	b.Log.TimestampType = storage.CreateTime
+	if cfg.LogMessageTimestampType == "LogAppendTime" {
+		b.Log.TimestampType = storage.LogAppendTime
+	}
+	b.StaticConfigs = cfg.Static
+	return b
+}
+
+func toBrokerListeners(ls []Listener) []broker.Listener {
+	out := make([]broker.Listener, 0, len(ls))
+	for _, l := range ls {
+		out = append(out, broker.Listener(l))
+	}
+	return out
+}
