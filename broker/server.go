@@ -121,7 +121,7 @@ func (b *Broker) brokerInfo() metastore.BrokerInfo {
 	if len(adv) == 0 {
 		adv = b.cfg.Listeners
 	}
-	info := metastore.BrokerInfo{ID: b.cfg.BrokerID, Rack: b.cfg.Rack}
+	info := metastore.BrokerInfo{ID: b.cfg.BrokerID, Rack: b.cfg.Rack, DirectoryID: b.logs.DirectoryID()}
 	for i, l := range adv {
 		port := l.Port
 		host := l.Host

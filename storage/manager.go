@@ -55,10 +55,17 @@ type Manager struct {
 	defaults Config
 	logger   zerolog.Logger
 
+	locks []*os.File // one held lock per log dir
+	dirID string     // directory.id of the first log dir
+
 	mu     sync.RWMutex
 	logs   map[TopicPartition]*managedLog
 	closed bool
 }
+
+// DirectoryID is the directory.id in the first log dir's meta.properties:
+// it stays the same across restarts on the same data.
+func (m *Manager) DirectoryID() string { return m.dirID }
 
 // NewManager opens every <topic>-<partition> directory under dirs,
 // recovering each log.
@@ -84,6 +91,18 @@ func NewManager(dirs []string, defaults Config, logger zerolog.Logger) (*Manager
 func (m *Manager) openDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("storage: create log dir: %w", err)
+	}
+	lock, err := lockLogDir(dir)
+	if err != nil {
+		return err
+	}
+	m.locks = append(m.locks, lock)
+	id, err := loadDirectoryID(dir)
+	if err != nil {
+		return err
+	}
+	if m.dirID == "" {
+		m.dirID = id
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -302,5 +321,9 @@ func (m *Manager) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	for _, f := range m.locks {
+		f.Close() // releases the lock
+	}
+	m.locks = nil
 	return errors.Join(errs...)
 }

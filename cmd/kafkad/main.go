@@ -62,11 +62,17 @@ func run(args []string) int {
 // serve wires etcd, the metadata store, the log manager and the broker, and
 // runs until ctx ends; then it shuts them down in reverse order.
 func serve(ctx context.Context, cfg Config, logger zerolog.Logger) error {
+	// The log manager goes first: it locks the log dirs, so a second
+	// broker on the same data stops here, before it touches the embedded
+	// etcd kept there.
+	bcfg := brokerConfig(cfg)
+	logs, err := storage.NewManager(cfg.LogDirs, bcfg.Log, logger)
+	if err != nil {
+		return err
+	}
+	defer logs.Close() // after the broker's Close; closing twice is harmless
 	endpoints := cfg.EtcdEndpoints
 	if len(endpoints) == 0 {
-		if err := os.MkdirAll(cfg.LogDirs[0], 0o755); err != nil {
-			return err
-		}
 		etcd, err := embedetcd.Start(embedetcd.Config{
 			Dir:       filepath.Join(cfg.LogDirs[0], embeddedEtcdDir),
 			ClientURL: cfg.EtcdEmbeddedClientURL,
@@ -90,18 +96,11 @@ func serve(ctx context.Context, cfg Config, logger zerolog.Logger) error {
 	}
 	defer store.Close()
 
-	bcfg := brokerConfig(cfg)
-	logs, err := storage.NewManager(cfg.LogDirs, bcfg.Log, logger)
-	if err != nil {
-		return err
-	}
 	b, err := broker.New(bcfg, store, logs, logger)
 	if err != nil {
-		logs.Close()
 		return err
 	}
 	if err := b.Start(ctx); err != nil {
-		logs.Close()
 		return err
 	}
 	<-ctx.Done()

@@ -62,13 +62,16 @@ func (s *Store) RegisterBroker(ctx context.Context, b BrokerInfo, ttl time.Durat
 		return nil, fmt.Errorf("metastore: register broker %d: grant lease: %w", b.ID, err)
 	}
 	key := s.keys.broker(b.ID)
+	value := mustJSON(encodeBroker(b))
 	resp, err := s.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, mustJSON(encodeBroker(b)), clientv3.WithLease(lease.ID))).
+		Then(clientv3.OpPut(key, value, clientv3.WithLease(lease.ID))).
+		Else(clientv3.OpGet(key)).
 		Commit()
 	if err == nil && !resp.Succeeded {
-		err = fmt.Errorf("%w: broker %d is registered by another live broker (its registration expires within %s of that broker stopping)", ErrBrokerIDInUse, b.ID, ttl)
-	} else if err != nil {
+		resp, err = s.replaceStaleRegistration(ctx, b, key, value, lease.ID, resp, ttl)
+	}
+	if err != nil && !errors.Is(err, ErrBrokerIDInUse) {
 		err = fmt.Errorf("metastore: register broker %d: %w", b.ID, err)
 	}
 	if err != nil {
@@ -98,6 +101,38 @@ func (s *Store) RegisterBroker(ctx context.Context, b BrokerInfo, ttl time.Durat
 	}
 	s.log.Info().Int32("broker", b.ID).Int64("lease", int64(lease.ID)).Msg("broker registered")
 	return r, nil
+}
+
+// replaceStaleRegistration handles a taken broker key: when it was written
+// by a previous run on the same log directory (which this process holds
+// locked, so that run is dead), it is replaced, and its lease revoked;
+// otherwise another live broker owns the id.
+func (s *Store) replaceStaleRegistration(ctx context.Context, b BrokerInfo, key, value string, lease clientv3.LeaseID, failed *clientv3.TxnResponse, ttl time.Duration) (*clientv3.TxnResponse, error) {
+	inUse := fmt.Errorf("%w: broker %d is registered by another live broker (its registration expires within %s of that broker stopping)", ErrBrokerIDInUse, b.ID, ttl)
+	kvs := failed.Responses[0].GetResponseRange().GetKvs()
+	if len(kvs) == 0 || b.DirectoryID == "" {
+		return nil, inUse // gone in between, or no identity to compare: let the caller retry later
+	}
+	old, err := decodeBroker(b.ID, kvs[0].Value)
+	if err != nil || old.DirectoryID != b.DirectoryID {
+		return nil, inUse
+	}
+	resp, err := s.client.Txn(ctx).
+		If(clientv3.Compare(clientv3.ModRevision(key), "=", kvs[0].ModRevision)).
+		Then(clientv3.OpPut(key, value, clientv3.WithLease(lease))).
+		Commit()
+	if err != nil {
+		return nil, err
+	}
+	if !resp.Succeeded {
+		return nil, inUse
+	}
+	s.log.Info().Int32("broker", b.ID).Str("directory_id", b.DirectoryID).
+		Msg("replaced the registration left by this broker's previous run on the same log directory")
+	if old := clientv3.LeaseID(kvs[0].Lease); old != clientv3.NoLease {
+		s.revoke(old)
+	}
+	return resp, nil
 }
 
 // keepAlive drains the lease's keepalive responses. etcd's client closes

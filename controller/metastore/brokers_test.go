@@ -81,3 +81,38 @@ func TestRegistrationLostWhenClientDies(t *testing.T) {
 	require.Eventually(t, func() bool { return len(b.Brokers()) == 0 }, waitFor, tick)
 	assert.Error(t, reg.Close(), "the lease cannot be revoked through a closed client")
 }
+
+// TestRegisterBrokerReplacesOwnStaleRegistration: a broker that crashed
+// leaves its key until the lease expires; the same broker restarting on the
+// same log directory takes the key over at once, while a broker with the
+// same id on another directory is still refused.
+func TestRegisterBrokerReplacesOwnStaleRegistration(t *testing.T) {
+	endpoints := startEtcd(t)
+	a, b := startStore(t, endpoints), startStore(t, endpoints)
+	crashed := broker(1)
+	crashed.DirectoryID = "dir-a"
+	reg, err := a.RegisterBroker(ctx(t), crashed, 30*time.Second)
+	require.NoError(t, err)
+	reg.cancel() // stop renewing, as a killed process does; the key stays for 30s
+
+	other := broker(1)
+	other.DirectoryID = "dir-b"
+	_, err = b.RegisterBroker(ctx(t), other, 30*time.Second)
+	require.ErrorIs(t, err, ErrBrokerIDInUse, "another directory is another broker")
+	noID := broker(1)
+	_, err = b.RegisterBroker(ctx(t), noID, 30*time.Second)
+	require.ErrorIs(t, err, ErrBrokerIDInUse, "no directory id: nothing to prove it is the same broker")
+
+	restarted := broker(1)
+	restarted.DirectoryID = "dir-a"
+	restarted.Port = 1234
+	reg2, err := b.RegisterBroker(ctx(t), restarted, 30*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, []BrokerInfo{restarted}, b.Brokers())
+	require.Eventually(t, func() bool {
+		bs := a.Brokers()
+		return len(bs) == 1 && bs[0].Port == 1234
+	}, waitFor, tick)
+	require.NoError(t, reg2.Close())
+	assert.Empty(t, b.Brokers())
+}

@@ -113,6 +113,10 @@ type brokerRecord struct {
 	Port      int32            `json:"port"`
 	Rack      string           `json:"rack,omitempty"`
 	Listeners []listenerRecord `json:"listeners,omitempty"`
+	// DirectoryID identifies the broker's log directory (meta.properties'
+	// directory.id): a restart on the same data replaces its own stale
+	// registration instead of waiting for the lease to expire.
+	DirectoryID string `json:"directory_id,omitempty"`
 }
 
 type listenerRecord struct {
@@ -164,7 +168,7 @@ func decodeBroker(id int32, b []byte) (BrokerInfo, error) {
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return BrokerInfo{}, fmt.Errorf("%w: broker %d: %w", ErrCorrupt, id, err)
 	}
-	info := BrokerInfo{ID: id, Host: rec.Host, Port: rec.Port, Rack: rec.Rack}
+	info := BrokerInfo{ID: id, Host: rec.Host, Port: rec.Port, Rack: rec.Rack, DirectoryID: rec.DirectoryID}
 	for _, l := range rec.Listeners {
 		info.Listeners = append(info.Listeners, Listener(l))
 	}
@@ -172,7 +176,7 @@ func decodeBroker(id int32, b []byte) (BrokerInfo, error) {
 }
 
 func encodeBroker(b BrokerInfo) brokerRecord {
-	rec := brokerRecord{Host: b.Host, Port: b.Port, Rack: b.Rack}
+	rec := brokerRecord{Host: b.Host, Port: b.Port, Rack: b.Rack, DirectoryID: b.DirectoryID}
 	for _, l := range b.Listeners {
 		rec.Listeners = append(rec.Listeners, listenerRecord(l))
 	}

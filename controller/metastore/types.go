@@ -35,6 +35,11 @@ type BrokerInfo struct {
 	Port      int32
 	Rack      string
 	Listeners []Listener
+	// DirectoryID names the log directory the broker runs on. A broker
+	// holds its directory's lock while running, so a registration with the
+	// same id and directory can only be left by a previous run that
+	// crashed; RegisterBroker replaces it.
+	DirectoryID string
 }
 
 // Listener is one advertised listener of a broker.
