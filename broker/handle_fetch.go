@@ -33,6 +33,9 @@ import (
 	"github.com/kafkad/kafkad/protocol"
 )
 
+// noRecords is the empty (not null) record set of a partition without data.
+var noRecords = []byte{}
+
 func (b *Broker) handleFetch(ctx context.Context, r *protocol.Request) {
 	req := r.Body.(*kmsg.FetchRequest)
 	if code := fetchSessionError(req); code != 0 {
@@ -128,6 +131,11 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []
 			if err != nil {
 				failed = true
 				sp.ErrorCode = errorCode(err)
+			}
+			if sp.RecordBatches == nil {
+				// Kafka answers "no data" with empty records, never null;
+				// librdkafka rejects a null record set as a bad message.
+				sp.RecordBatches = noRecords
 			}
 			size += len(sp.RecordBatches)
 			st.Partitions = append(st.Partitions, sp)

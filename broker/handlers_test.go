@@ -221,7 +221,11 @@ func TestFetchErrorsAndOffsets(t *testing.T) {
 	assert.Equal(t, int64(2), int64FromBatch(p.RecordBatches), "fetch starts at the batch holding offset 3")
 
 	assert.Equal(t, kerr.OffsetOutOfRange.Code, fetch(7, -1).ErrorCode)
-	assert.Equal(t, int16(0), fetch(6, -1).ErrorCode, "fetching at the end is fine")
+	atEnd := fetch(6, -1)
+	assert.Equal(t, int16(0), atEnd.ErrorCode, "fetching at the end is fine")
+	assert.NotNil(t, atEnd.RecordBatches, "no data is an empty record set, not null (librdkafka rejects null)")
+	assert.Empty(t, atEnd.RecordBatches)
+	assert.NotNil(t, fetch(7, -1).RecordBatches, "errors carry empty records too")
 	assert.Equal(t, kerr.UnknownLeaderEpoch.Code, fetch(0, 5).ErrorCode)
 
 	t.Run("session ids", func(t *testing.T) {

@@ -29,9 +29,18 @@ func main() { os.Exit(run(os.Args[1:])) }
 func newLogger() zerolog.Logger {
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-		return zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"}).With().Timestamp().Logger()
+		return zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"}).With().Timestamp().Logger().Level(logLevel())
 	}
-	return zerolog.New(os.Stderr).With().Timestamp().Logger()
+	return zerolog.New(os.Stderr).With().Timestamp().Logger().Level(logLevel())
+}
+
+// logLevel is info unless KAFKAD_LOG_LEVEL names another zerolog level
+// (debug, warn, ...).
+func logLevel() zerolog.Level {
+	if l, err := zerolog.ParseLevel(os.Getenv("KAFKAD_LOG_LEVEL")); err == nil && l != zerolog.NoLevel {
+		return l
+	}
+	return zerolog.InfoLevel
 }
 
 func run(args []string) int {
