@@ -107,15 +107,7 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []
 	failed := false
 	for i := range req.Topics {
 		rt := &req.Topics[i]
-		topic := rt.Topic
-		var topicErr error
-		if req.Version >= 13 {
-			if t, ok := b.store.TopicByID(rt.TopicID); ok {
-				topic = t.Name
-			} else {
-				topicErr = errUnknownTopicID
-			}
-		}
+		topic, topicErr := b.requestTopic(req.Version >= 13, rt.Topic, rt.TopicID)
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		for j := range rt.Partitions {

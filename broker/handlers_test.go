@@ -58,6 +58,23 @@ func TestCreateTopicsErrors(t *testing.T) {
 		})
 	}
 
+	t.Run("a topic named twice is an invalid request", func(t *testing.T) {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		for range 2 {
+			ct := kmsg.NewCreateTopicsRequestTopic()
+			ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "twice", 1, 1
+			req.Topics = append(req.Topics, ct)
+		}
+		resp, err := req.RequestWith(ctx, cl)
+		require.NoError(t, err)
+		require.Len(t, resp.Topics, 2)
+		for _, rt := range resp.Topics {
+			assert.Equal(t, kerr.InvalidRequest.Code, rt.ErrorCode)
+		}
+		md, err := adm.Metadata(ctx)
+		require.NoError(t, err)
+		assert.False(t, md.Topics.Has("twice"))
+	})
 	t.Run("validate only creates nothing", func(t *testing.T) {
 		resp, err := adm.ValidateCreateTopics(ctx, 3, 1, nil, "dry")
 		require.NoError(t, err)

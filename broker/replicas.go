@@ -10,6 +10,19 @@ import (
 	"github.com/kafkad/kafkad/storage"
 )
 
+// requestTopic names the topic a request refers to: by id when byID (the
+// versions of KIP-516), else by the name given.
+func (b *Broker) requestTopic(byID bool, name string, id [16]byte) (string, error) {
+	if !byID {
+		return name, nil
+	}
+	t, ok := b.store.TopicByID(id)
+	if !ok {
+		return "", errUnknownTopicID
+	}
+	return t.Name, nil
+}
+
 // leaderPartition returns partition p of topic when this broker leads it.
 // The partition map is the fast path; the metadata store is consulted for a
 // partition not yet opened here (a topic created a moment ago, before its
