@@ -36,6 +36,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	if err := writeCompatReport(); err != nil {
+		fmt.Fprintln(os.Stderr, "compat report:", err)
+		code = 1
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
