@@ -6,7 +6,7 @@ LISTEN   ?= PLAINTEXT://localhost:9092
 # Test timeout for the whole suite; CI allows 90 minutes, we aim far below.
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all build run test test-unit test-integration bench fuzz vet fmt clean tools
+.PHONY: all build run test test-unit test-integration bench fuzz vet fmt clean tools compat compat-tools
 
 all: build
 
@@ -18,10 +18,45 @@ build:
 run: build
 	$(BIN)/kafkad --log.dirs=$(DATA) --listeners=$(LISTEN)
 
-# Everything the tests need comes from the Go module proxy (etcd runs
-# embedded in the tests), so `go mod download` is the whole install step.
-tools:
+# Everything the tests need: Go modules (etcd runs embedded in the tests)
+# and the compatibility suite's clients.
+tools: compat-tools
 	$(GO) mod download
+
+# The compatibility suite's clients, installed under .cache/ (kept between
+# runs; a stamp per client is redone when its pinned versions change):
+# kcat from Debian, Apache Kafka's Java client and tools from Maven Central,
+# confluent-kafka from PyPI, kafkajs from npm.
+CACHE := $(CURDIR)/.cache
+SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+compat-tools: $(CACHE)/kcat.stamp $(CACHE)/java.stamp $(CACHE)/python.stamp $(CACHE)/node.stamp
+
+$(CACHE)/kcat.stamp:
+	@mkdir -p $(CACHE)
+	command -v kcat >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq kcat; }
+	@touch $@
+
+$(CACHE)/java.stamp: integration/java/pom.xml
+	@mkdir -p $(CACHE)/java
+	rm -rf $(CACHE)/java/lib
+	mvn -q -B -f integration/java/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CACHE)/java/lib
+	@touch $@
+
+$(CACHE)/python.stamp: integration/python/requirements.txt
+	python3 -m venv $(CACHE)/venv
+	$(CACHE)/venv/bin/pip install -q --disable-pip-version-check -r integration/python/requirements.txt
+	@touch $@
+
+$(CACHE)/node.stamp: integration/js/package.json integration/js/package-lock.json
+	@mkdir -p $(CACHE)/node
+	cp integration/js/package.json integration/js/package-lock.json $(CACHE)/node/
+	cd $(CACHE)/node && npm ci --silent --no-audit --no-fund
+	@touch $@
+
+# The compatibility suite alone, ending with its report table.
+compat: compat-tools
+	KAFKAD_COMPAT_REPORT=$(CACHE)/compat-report.md $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run '^TestCompat' ./integration/ ; \
+		status=$$?; cat $(CACHE)/compat-report.md 2>/dev/null; exit $$status
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
@@ -35,7 +70,8 @@ test-unit:
 
 # End-to-end tests: real kafkad processes, real etcd, real clients.
 test-integration:
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./integration/...
+	KAFKAD_COMPAT_REPORT=$(CACHE)/compat-report.md $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./integration/... ; \
+		status=$$?; cat $(CACHE)/compat-report.md 2>/dev/null; exit $$status
 
 # Throughput and latency against a fresh broker (franz-go producer/consumer).
 bench: build
@@ -54,4 +90,4 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(CACHE)

@@ -29,6 +29,17 @@ func (b *Broker) apis() []protocol.API {
 		{Key: kmsg.CreatePartitions, Min: 0, Max: 3, Handle: answerNow(b.handleCreatePartitions)},
 		{Key: kmsg.IncrementalAlterConfigs, Min: 0, Max: 1, Handle: answerNow(b.handleIncrementalAlterConfigs)},
 		{Key: kmsg.DescribeCluster, Min: 0, Max: 2, Handle: answerNow(b.handleDescribeCluster)},
+		{Key: kmsg.FindCoordinator, Min: 0, Max: 6, Handle: answerNow(b.handleFindCoordinator)},
+		{Key: kmsg.JoinGroup, Min: 0, Max: 9, Handle: b.handleJoinGroup},
+		{Key: kmsg.SyncGroup, Min: 0, Max: 5, Handle: b.handleSyncGroup},
+		{Key: kmsg.Heartbeat, Min: 0, Max: 4, Handle: answerNow(b.handleHeartbeat)},
+		{Key: kmsg.LeaveGroup, Min: 0, Max: 5, Handle: answerNow(b.handleLeaveGroup)},
+		{Key: kmsg.OffsetCommit, Min: 0, Max: 10, Handle: answerNow(b.handleOffsetCommit)},
+		{Key: kmsg.OffsetFetch, Min: 0, Max: 10, Handle: answerNow(b.handleOffsetFetch)},
+		{Key: kmsg.ListGroups, Min: 0, Max: 5, Handle: answerNow(b.handleListGroups)},
+		{Key: kmsg.DescribeGroups, Min: 0, Max: 6, Handle: answerNow(b.handleDescribeGroups)},
+		{Key: kmsg.DeleteGroups, Min: 0, Max: 3, Handle: answerNow(b.handleDeleteGroups)},
+		{Key: kmsg.OffsetDelete, Min: 0, Max: 0, Handle: answerNow(b.handleOffsetDelete)},
 	}
 }
 

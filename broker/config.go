@@ -3,6 +3,7 @@ package broker
 import (
 	"time"
 
+	"github.com/kafkad/kafkad/coordinator"
 	"github.com/kafkad/kafkad/storage"
 )
 
@@ -16,21 +17,26 @@ type Listener struct {
 // Config is the broker's typed configuration, built by cmd/kafkad from
 // server.properties and flags (Kafka's key names in comments).
 type Config struct {
-	BrokerID                 int32         // broker.id
-	Rack                     string        // broker.rack
-	Listeners                []Listener    // listeners
-	AdvertisedListeners      []Listener    // advertised.listeners (empty: listeners)
-	NumPartitions            int32         // num.partitions
-	DefaultReplicationFactor int16         // default.replication.factor
-	AutoCreateTopics         bool          // auto.create.topics.enable
-	DeleteTopicEnable        bool          // delete.topic.enable
-	MinInsyncReplicas        int32         // min.insync.replicas
-	MessageMaxBytes          int32         // message.max.bytes
-	SocketRequestMaxBytes    int32         // socket.request.max.bytes
-	RetentionCheckInterval   time.Duration // log.retention.check.interval.ms
-	SessionTimeout           time.Duration // broker.session.timeout.ms: registration lease TTL
-	CleanupPolicy            string        // log.cleanup.policy
-	CompressionType          string        // compression.type
+	BrokerID                      int32         // broker.id
+	Rack                          string        // broker.rack
+	Listeners                     []Listener    // listeners
+	AdvertisedListeners           []Listener    // advertised.listeners (empty: listeners)
+	NumPartitions                 int32         // num.partitions
+	DefaultReplicationFactor      int16         // default.replication.factor
+	AutoCreateTopics              bool          // auto.create.topics.enable
+	DeleteTopicEnable             bool          // delete.topic.enable
+	MinInsyncReplicas             int32         // min.insync.replicas
+	MessageMaxBytes               int32         // message.max.bytes
+	SocketRequestMaxBytes         int32         // socket.request.max.bytes
+	RetentionCheckInterval        time.Duration // log.retention.check.interval.ms
+	SessionTimeout                time.Duration // broker.session.timeout.ms: registration lease TTL
+	CleanupPolicy                 string        // log.cleanup.policy
+	CompressionType               string        // compression.type
+	OffsetsTopicPartitions        int32         // offsets.topic.num.partitions
+	OffsetsTopicReplicationFactor int16         // offsets.topic.replication.factor
+	// Group holds the group coordinator's settings (group.*,
+	// offset.metadata.max.bytes).
+	Group coordinator.Config
 	// Log holds the broker-wide defaults of every per-log setting; topic
 	// configs override them field by field.
 	Log storage.Config
@@ -42,19 +48,22 @@ type Config struct {
 // DefaultConfig returns Kafka's defaults with kafkad's zero-config ones.
 func DefaultConfig() Config {
 	return Config{
-		BrokerID:                 1,
-		Listeners:                []Listener{{Name: "PLAINTEXT", Host: "", Port: 9092}},
-		NumPartitions:            1,
-		DefaultReplicationFactor: 1,
-		AutoCreateTopics:         true,
-		DeleteTopicEnable:        true,
-		MinInsyncReplicas:        1,
-		MessageMaxBytes:          1048588,
-		SocketRequestMaxBytes:    104857600,
-		RetentionCheckInterval:   5 * time.Minute,
-		SessionTimeout:           9 * time.Second,
-		CleanupPolicy:            "delete",
-		CompressionType:          "producer",
-		Log:                      storage.DefaultConfig(),
+		BrokerID:                      1,
+		Listeners:                     []Listener{{Name: "PLAINTEXT", Host: "", Port: 9092}},
+		NumPartitions:                 1,
+		DefaultReplicationFactor:      1,
+		AutoCreateTopics:              true,
+		DeleteTopicEnable:             true,
+		MinInsyncReplicas:             1,
+		MessageMaxBytes:               1048588,
+		SocketRequestMaxBytes:         104857600,
+		RetentionCheckInterval:        5 * time.Minute,
+		SessionTimeout:                9 * time.Second,
+		CleanupPolicy:                 "delete",
+		CompressionType:               "producer",
+		OffsetsTopicPartitions:        50,
+		OffsetsTopicReplicationFactor: 3,
+		Group:                         coordinator.DefaultConfig(),
+		Log:                           storage.DefaultConfig(),
 	}
 }

@@ -18,6 +18,19 @@ import (
 // connection; past it the reader stops reading (TCP back-pressure).
 const maxInFlight = 128
 
+// remoteKey is the context key of the client's address ("host:port"), for
+// handlers that report it (group members' client host).
+type remoteKey struct{}
+
+// clientHost is the client address as Kafka shows it, "/1.2.3.4".
+func clientHost(ctx context.Context) string {
+	addr, _ := ctx.Value(remoteKey{}).(string)
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return "/" + host
+	}
+	return "/" + addr
+}
+
 // slot carries one request's answer from its handler to the writer.
 type slot struct {
 	h    protocol.Header
@@ -35,7 +48,7 @@ type conn struct {
 }
 
 func (b *Broker) serveConn(nc net.Conn) {
-	ctx, cancel := context.WithCancel(b.ctx)
+	ctx, cancel := context.WithCancel(context.WithValue(b.ctx, remoteKey{}, nc.RemoteAddr().String()))
 	c := &conn{
 		b:      b,
 		nc:     nc,

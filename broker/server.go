@@ -14,6 +14,7 @@ import (
 
 	"github.com/kafkad/kafkad/controller"
 	"github.com/kafkad/kafkad/controller/metastore"
+	"github.com/kafkad/kafkad/coordinator"
 	"github.com/kafkad/kafkad/protocol"
 	"github.com/kafkad/kafkad/storage"
 )
@@ -28,6 +29,7 @@ type Broker struct {
 	ctrl  *controller.Controller
 	table *protocol.Table
 	pids  *producerIDs
+	coord *coordinator.Coordinator
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -52,6 +54,7 @@ func New(cfg Config, store *metastore.Store, logs *storage.Manager, logger zerol
 		parts: make(map[storage.TopicPartition]*partition),
 	}
 	b.pids = newProducerIDs(store)
+	b.coord = coordinator.New(cfg.Group, store, logger)
 	table, err := protocol.NewTable(b.apis()...)
 	if err != nil {
 		return nil, err
@@ -199,6 +202,7 @@ func (b *Broker) closeListeners() {
 // the logs.
 func (b *Broker) Close() error {
 	b.closeListeners()
+	b.coord.Close()
 	b.cancel()
 	b.wg.Wait()
 	var errs []error

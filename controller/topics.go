@@ -25,6 +25,7 @@ type TopicSpec struct {
 	ReplicationFactor int16
 	Assignment        [][]int32
 	Configs           map[string]string
+	Internal          bool // a topic of the broker's own (__consumer_offsets)
 }
 
 // Controller makes the topic lifecycle decisions (placement, partition
@@ -94,6 +95,7 @@ func (c *Controller) CreateTopic(ctx context.Context, spec TopicSpec, validateOn
 		Name:       spec.Name,
 		Partitions: partitionStates(0, assignment),
 		Configs:    spec.Configs,
+		Internal:   spec.Internal,
 	}
 	if validateOnly {
 		return t, nil

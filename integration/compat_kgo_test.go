@@ -91,8 +91,10 @@ func TestCompatFranzGoSuite(t *testing.T) {
 		}
 	}
 
-	k := startKafkad(t, brokerOpts{})
-	args := []string{"-test.v", "-test.timeout", "10m", "-test.run", "^Test"}
+	// No initial rebalance delay, as in franz-go's own test cluster: its
+	// group tests start many short-lived groups.
+	k := startKafkad(t, brokerOpts{extra: []string{"--group.initial.rebalance.delay.ms=0"}})
+	args := []string{"-test.v", "-test.timeout", "8m", "-test.run", "^Test"}
 	if len(skip) > 0 {
 		args = append(args, "-test.skip", "^("+strings.Join(skip, "|")+")$")
 	}

@@ -44,6 +44,13 @@ func brokerConfig(cfg Config) broker.Config {
 	if cfg.LogMessageTimestampType == "LogAppendTime" {
 		b.Log.TimestampType = storage.LogAppendTime
 	}
+	b.Group.InitialRebalanceDelay = cfg.GroupInitialRebalanceDelay
+	b.Group.MinSessionTimeout = cfg.GroupMinSessionTimeout
+	b.Group.MaxSessionTimeout = cfg.GroupMaxSessionTimeout
+	b.Group.MaxSize = int(cfg.GroupMaxSize)
+	b.Group.MaxMetadataBytes = int(cfg.OffsetMetadataMaxBytes)
+	b.OffsetsTopicPartitions = cfg.OffsetsTopicNumPartitions
+	b.OffsetsTopicReplicationFactor = cfg.OffsetsTopicReplicationFactor
 	b.StaticConfigs = cfg.Static
 	return b
 }

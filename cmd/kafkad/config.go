@@ -74,6 +74,14 @@ type Config struct {
 	MessageMaxBytes       int32 // message.max.bytes
 	SocketRequestMaxBytes int32 // socket.request.max.bytes
 
+	GroupInitialRebalanceDelay    time.Duration // group.initial.rebalance.delay.ms
+	GroupMinSessionTimeout        time.Duration // group.min.session.timeout.ms
+	GroupMaxSessionTimeout        time.Duration // group.max.session.timeout.ms
+	GroupMaxSize                  int32         // group.max.size
+	OffsetMetadataMaxBytes        int32         // offset.metadata.max.bytes
+	OffsetsTopicNumPartitions     int32         // offsets.topic.num.partitions
+	OffsetsTopicReplicationFactor int16         // offsets.topic.replication.factor
+
 	EtcdEndpoints         []string      // etcd.endpoints; empty: start an embedded etcd
 	EtcdEmbeddedClientURL string        // etcd.embedded.client.url
 	EtcdEmbeddedPeerURL   string        // etcd.embedded.peer.url
@@ -181,6 +189,21 @@ var options = []option{
 	{key: "socket.request.max.bytes", def: "104857600", doc: "largest request accepted",
 		set: intField(32, 1, func(b *builder) *int32 { return &b.cfg.SocketRequestMaxBytes })},
 
+	{key: "group.initial.rebalance.delay.ms", def: "3000", doc: "how long a new group waits for more members before its first rebalance",
+		set: msField(0, func(b *builder) *time.Duration { return &b.cfg.GroupInitialRebalanceDelay })},
+	{key: "group.min.session.timeout.ms", def: "6000", doc: "smallest session timeout a group member may ask for",
+		set: msField(1, func(b *builder) *time.Duration { return &b.cfg.GroupMinSessionTimeout })},
+	{key: "group.max.session.timeout.ms", def: "1800000", doc: "largest session timeout a group member may ask for",
+		set: msField(1, func(b *builder) *time.Duration { return &b.cfg.GroupMaxSessionTimeout })},
+	{key: "group.max.size", def: "2147483647", doc: "most members one group may have",
+		set: intField(32, 1, func(b *builder) *int32 { return &b.cfg.GroupMaxSize })},
+	{key: "offsets.topic.num.partitions", def: "50", doc: "partitions of the internal __consumer_offsets topic (offsets themselves live in etcd)",
+		set: intField(32, 1, func(b *builder) *int32 { return &b.cfg.OffsetsTopicNumPartitions })},
+	{key: "offsets.topic.replication.factor", def: "3", doc: "replication factor of __consumer_offsets, lowered to the live brokers",
+		set: intField(16, 1, func(b *builder) *int16 { return &b.cfg.OffsetsTopicReplicationFactor })},
+	{key: "offset.metadata.max.bytes", def: "4096", doc: "largest metadata string stored with a committed offset",
+		set: intField(32, 0, func(b *builder) *int32 { return &b.cfg.OffsetMetadataMaxBytes })},
+
 	{key: "etcd.endpoints", defDoc: "none: start an embedded etcd", doc: "comma list of etcd client URLs holding the cluster metadata",
 		set: setEtcdEndpoints},
 	{key: "etcd.embedded.client.url", def: "http://127.0.0.1:2379", doc: "client URL of the embedded etcd",
@@ -197,10 +220,10 @@ var options = []option{
 // (ZooKeeper and KRaft flavours) loads unchanged.
 var ignoredKeys = []string{
 	"num.network.threads", "num.io.threads", "socket.send.buffer.bytes", "socket.receive.buffer.bytes",
-	"num.recovery.threads.per.data.dir", "offsets.topic.replication.factor",
+	"num.recovery.threads.per.data.dir",
 	"transaction.state.log.replication.factor", "transaction.state.log.min.isr",
 	"share.coordinator.state.topic.replication.factor", "share.coordinator.state.topic.min.isr",
-	"group.initial.rebalance.delay.ms", "process.roles", "controller.quorum.voters",
+	"process.roles", "controller.quorum.voters",
 	"controller.quorum.bootstrap.servers", "inter.broker.listener.name",
 	"zookeeper.connect", "zookeeper.connection.timeout.ms",
 }

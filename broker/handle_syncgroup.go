@@ -1,0 +1,20 @@
+package broker
+
+// SyncGroup, versions 0-5.
+//
+// v3: instance id (KIP-345). v4+: flexible. v5: protocol type and name,
+// checked against the group's (INCONSISTENT_GROUP_PROTOCOL). Followers'
+// answers wait for the leader's assignment.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkad/kafkad/protocol"
+)
+
+func (b *Broker) handleSyncGroup(_ context.Context, r *protocol.Request) {
+	req := r.Body.(*kmsg.SyncGroupRequest)
+	b.coord.Sync(req, func(resp *kmsg.SyncGroupResponse) { r.Respond(resp) })
+}
