@@ -73,9 +73,12 @@ test-integration:
 	KAFKAD_COMPAT_REPORT=$(CACHE)/compat-report.md $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./integration/... ; \
 		status=$$?; cat $(CACHE)/compat-report.md 2>/dev/null; exit $$status
 
-# Throughput and latency against a fresh broker (franz-go producer/consumer).
-bench: build
-	$(BIN)/kbench --kafkad=$(BIN)/kafkad
+# Throughput and latency of a fresh kafkad against a fresh Apache Kafka
+# (the reference, from the compatibility suite's jars), one after the other
+# on this machine: franz-go workloads and Kafka's perf tools, reported as
+# kafkad/Kafka ratios. `bin/kbench --kafkad=bin/kafkad` alone needs no Java.
+bench: build $(CACHE)/java.stamp
+	$(BIN)/kbench --kafkad=$(BIN)/kafkad --kafka-lib=$(CACHE)/java/lib
 
 # A short run of every fuzz target.
 FUZZTIME ?= 10s

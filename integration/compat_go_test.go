@@ -12,7 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,21 +36,16 @@ const (
 // clients' own test clusters, so that groups form at once.
 var goCompatBroker = brokerOpts{extra: []string{"--group.initial.rebalance.delay.ms=0"}}
 
-// modVersion is the version of a module linked into the test binary.
+// modVersion is the version go.mod pins for a module. (Test binaries do
+// not always carry their dependencies' versions in their build info.)
 func modVersion(path string) string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Version}}", path)
+	cmd.Dir = repoRoot()
+	out, err := cmd.Output()
+	if err != nil {
 		return "unknown"
 	}
-	for _, d := range bi.Deps {
-		if d.Path == path {
-			if d.Replace != nil {
-				return d.Replace.Version
-			}
-			return d.Version
-		}
-	}
-	return "unknown"
+	return strings.TrimSpace(string(out))
 }
 
 // ---- shared helpers -------------------------------------------------------

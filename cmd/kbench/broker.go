@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,15 +19,24 @@ import (
 
 const (
 	// readyTimeout bounds the wait for a fresh broker: embedded etcd plus
-	// the broker usually answer within seconds.
+	// the broker, or a JVM starting Kafka, usually answer within seconds.
 	readyTimeout = 60 * time.Second
 	// stopTimeout is how long a broker gets to shut down before SIGKILL.
 	stopTimeout = 15 * time.Second
+	// startAttempts is how often a broker is started on fresh ports when
+	// one of the ports picked was taken by someone else in the meantime.
+	startAttempts = 3
 )
 
-// brokerProc is a kafkad process kbench started, with its own temp dir
-// (data dir and output log) that stop removes.
+// errPortTaken means the broker exited because a port picked for it was
+// taken between freePorts and its bind; starting again on other ports is
+// the cure.
+var errPortTaken = errors.New("a port picked for the broker was taken meanwhile")
+
+// brokerProc is a broker process kbench started (kafkad or Apache Kafka),
+// with its own temp dir (data and output log) that stop removes.
 type brokerProc struct {
+	name    string // for messages: "kafkad", "Apache Kafka"
 	addr    string
 	dir     string
 	logPath string
@@ -36,51 +46,99 @@ type brokerProc struct {
 }
 
 // startBroker runs kafkad on free loopback ports with a temp data dir and
-// waits until it answers Kafka metadata requests.
-func startBroker(ctx context.Context, bin string, stderr io.Writer) (*brokerProc, error) {
-	dir, err := os.MkdirTemp("", "kbench-")
-	if err != nil {
-		return nil, err
+// waits until it answers Kafka metadata requests. Settings that differ
+// from kafkad's defaults match the Apache Kafka reference (startKafka).
+func startBroker(ctx context.Context, bin string, partitions int, stderr io.Writer) (*brokerProc, error) {
+	return startRetrying(func() (*brokerProc, error) {
+		dir, err := os.MkdirTemp("", "kbench-")
+		if err != nil {
+			return nil, err
+		}
+		ports, err := freePorts(3)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
+		cmd := exec.Command(bin,
+			"--broker.id=1",
+			"--log.dirs="+filepath.Join(dir, "data"),
+			"--listeners=PLAINTEXT://"+addr,
+			fmt.Sprintf("--etcd.embedded.client.url=http://127.0.0.1:%d", ports[1]),
+			fmt.Sprintf("--etcd.embedded.peer.url=http://127.0.0.1:%d", ports[2]),
+			fmt.Sprintf("--num.partitions=%d", partitions),
+			// A lone consumer (the perf tool's) joins at once, as on Kafka.
+			"--group.initial.rebalance.delay.ms=0",
+		)
+		return launch(ctx, "kafkad", dir, addr, cmd, stderr)
+	})
+}
+
+// startRetrying calls start again, up to startAttempts times, while it
+// fails with errPortTaken.
+func startRetrying(start func() (*brokerProc, error)) (*brokerProc, error) {
+	for attempt := 1; ; attempt++ {
+		p, err := start()
+		if !errors.Is(err, errPortTaken) || attempt == startAttempts {
+			return p, err
+		}
 	}
-	ports, err := freePorts(3)
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
+}
+
+// launch starts cmd, logging to dir/<name>.log, and waits until the broker
+// answers on addr. On failure the process is stopped and dir removed.
+func launch(ctx context.Context, name, dir, addr string, cmd *exec.Cmd, stderr io.Writer) (*brokerProc, error) {
 	p := &brokerProc{
-		addr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
+		name:    name,
+		addr:    addr,
 		dir:     dir,
-		logPath: filepath.Join(dir, "kafkad.log"),
+		logPath: filepath.Join(dir, "broker.log"),
+		cmd:     cmd,
 		exited:  make(chan struct{}),
 	}
-	logFile, err := os.Create(p.logPath)
+	logFile, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	p.cmd = exec.Command(bin,
-		"--broker.id=1",
-		"--log.dirs="+filepath.Join(dir, "data"),
-		"--listeners=PLAINTEXT://"+p.addr,
-		fmt.Sprintf("--etcd.embedded.client.url=http://127.0.0.1:%d", ports[1]),
-		fmt.Sprintf("--etcd.embedded.peer.url=http://127.0.0.1:%d", ports[2]),
-	)
-	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
-	if err := p.cmd.Start(); err != nil {
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = childAttr()
+	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
+		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
 	go func() {
-		p.waitErr = p.cmd.Wait()
+		p.waitErr = cmd.Wait()
 		logFile.Close()
 		close(p.exited)
 	}()
 	if err := p.waitReady(ctx); err != nil {
+		if p.hasExited() && logMentionsPortTaken(p.logPath) {
+			os.RemoveAll(dir)
+			fmt.Fprintf(stderr, "%s: a port was taken meanwhile, starting again on other ports\n", name)
+			return nil, errPortTaken
+		}
 		p.stop(stderr, true)
 		return nil, err
 	}
 	return p, nil
+}
+
+func (p *brokerProc) hasExited() bool {
+	select {
+	case <-p.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// logMentionsPortTaken tells whether a broker's output says a bind failed:
+// Go says "bind: address already in use", Java "Address already in use".
+func logMentionsPortTaken(path string) bool {
+	data, _ := os.ReadFile(path)
+	return bytes.Contains(bytes.ToLower(data), []byte("address already in use"))
 }
 
 // freePorts returns n distinct loopback ports nothing listens on right
@@ -119,9 +177,9 @@ func (p *brokerProc) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-p.exited:
-			return fmt.Errorf("kafkad exited before answering: %v", p.waitErr)
+			return fmt.Errorf("%s exited before answering: %v", p.name, p.waitErr)
 		case <-ctx.Done():
-			return fmt.Errorf("kafkad did not answer on %s: %w (last error: %v)", p.addr, ctx.Err(), err)
+			return fmt.Errorf("%s did not answer on %s: %w (last error: %v)", p.name, p.addr, ctx.Err(), err)
 		case <-tick.C:
 		}
 	}
@@ -145,7 +203,7 @@ func (p *brokerProc) stop(stderr io.Writer, showLog bool) {
 		}
 	}
 	if showLog {
-		fmt.Fprintf(stderr, "--- last lines of kafkad output (%s) ---\n%s\n", p.logPath, tail(p.logPath, 40))
+		fmt.Fprintf(stderr, "--- last lines of %s output (%s) ---\n%s\n", p.name, p.logPath, tail(p.logPath, 40))
 	}
 	os.RemoveAll(p.dir)
 }
@@ -156,6 +214,11 @@ func tail(path string, n int) string {
 	if err != nil {
 		return err.Error()
 	}
+	return tailText(data, n)
+}
+
+// tailText returns the last n lines of text.
+func tailText(data []byte, n int) string {
 	data = bytes.TrimRight(data, "\n")
 	for i := len(data) - 1; i >= 0; i-- {
 		if data[i] == '\n' {

@@ -29,7 +29,7 @@ func fakeKafkad(t *testing.T, body string) string {
 func TestStartBrokerExitsEarly(t *testing.T) {
 	bin := fakeKafkad(t, `echo "kafkad: unknown key broken" >&2; exit 2`)
 	var stderr bytes.Buffer
-	_, err := startBroker(context.Background(), bin, &stderr)
+	_, err := startBroker(context.Background(), bin, 6, &stderr)
 	require.ErrorContains(t, err, "exited before answering")
 	assert.Contains(t, stderr.String(), "unknown key broken", "the broker's output explains the failure")
 }
@@ -40,19 +40,21 @@ func TestStartBrokerNeverAnswers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := startBroker(ctx, bin, io.Discard)
+	_, err := startBroker(ctx, bin, 6, io.Discard)
 	require.ErrorContains(t, err, "did not answer")
 	assert.Less(t, time.Since(start), 10*time.Second, "a stuck broker is stopped with SIGTERM, not waited for")
 
 	data, err := os.ReadFile(argsFile)
 	require.NoError(t, err)
 	args := strings.Fields(string(data))
-	require.Len(t, args, 5)
+	require.Len(t, args, 7)
 	assert.Equal(t, "--broker.id=1", args[0])
 	assert.Regexp(t, `^--log.dirs=.*kbench-[^/]*/data$`, args[1])
 	assert.Regexp(t, `^--listeners=PLAINTEXT://127\.0\.0\.1:\d+$`, args[2])
 	assert.Regexp(t, `^--etcd.embedded.client.url=http://127\.0\.0\.1:\d+$`, args[3])
 	assert.Regexp(t, `^--etcd.embedded.peer.url=http://127\.0\.0\.1:\d+$`, args[4])
+	assert.Equal(t, "--num.partitions=6", args[5])
+	assert.Equal(t, "--group.initial.rebalance.delay.ms=0", args[6], "as on the Apache Kafka reference")
 	dataDir := filepath.Dir(strings.TrimPrefix(args[1], "--log.dirs="))
 	assert.NoDirExists(t, dataDir, "the temp dir is removed")
 }
@@ -69,7 +71,13 @@ func TestFreePortsDistinct(t *testing.T) {
 func TestParseFlags(t *testing.T) {
 	o, err := parseFlags([]string{"--kafkad=bin/kafkad"}, io.Discard)
 	require.NoError(t, err)
-	assert.Equal(t, options{kafkad: "bin/kafkad", records: 200000, valueSize: 1024, partitions: 6, compression: "none", timeout: 10 * time.Minute}, o)
+	assert.Equal(t, options{kafkad: "bin/kafkad", java: "java", kafkaHeap: "1g", records: 200000, valueSize: 1024, partitions: 6,
+		warmup: 50000, compression: "none", timeout: 10 * time.Minute}, o)
+
+	o, err = parseFlags([]string{"--kafkad=bin/kafkad", "--kafka-lib=.cache/java/lib", "--warmup=0"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, ".cache/java/lib", o.kafkaLib)
+	assert.Zero(t, o.warmup)
 
 	for _, args := range [][]string{
 		nil,
@@ -77,6 +85,8 @@ func TestParseFlags(t *testing.T) {
 		{"--brokers=y:9092", "--records=0"},
 		{"--brokers=y:9092", "--compression=brotli"},
 		{"--brokers=y:9092", "extra"},
+		{"--brokers=y:9092", "--warmup=-1"},
+		{"--kafkad=x", "--kafka-lib=lib", "--value-size=0"},
 	} {
 		_, err := parseFlags(args, io.Discard)
 		assert.Error(t, err, "%v", args)

@@ -4,7 +4,15 @@
 //
 // With --kafkad it starts a fresh kafkad on free loopback ports with a temp
 // data dir and removes both at the end; with --brokers it uses a running
-// broker, such as Apache Kafka for a reference run on the same machine.
+// broker instead.
+//
+// With --kafka-lib (a directory of Apache Kafka's jars, as `make
+// compat-tools` installs) it also starts a fresh single-node KRaft Apache
+// Kafka the same way, after the first broker has been stopped, runs the same
+// workloads against it, and reports both side by side with kafkad/Kafka
+// ratios: the project's figures are ratios against a reference run on the
+// same machine in the same invocation. Kafka's own kafka-producer-perf-test
+// and kafka-consumer-perf-test then run against both brokers as well.
 package main
 
 import (
@@ -14,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -21,15 +30,20 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 type options struct {
 	kafkad      string
 	brokers     string
+	kafkaLib    string
+	java        string
+	kafkaHeap   string
 	records     int
 	valueSize   int
 	partitions  int
+	warmup      int
 	compression string
 	timeout     time.Duration
 	keepTopics  bool
@@ -49,9 +63,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.kafkad, "kafkad", "", "path to a kafkad binary to start fresh for the run")
 	fs.StringVar(&o.brokers, "brokers", "", "comma list of host:port of a running broker to use instead")
+	fs.StringVar(&o.kafkaLib, "kafka-lib", "", "directory of Apache Kafka's jars: also start Apache Kafka from them as the reference, and run its perf tools against both brokers")
+	fs.StringVar(&o.java, "java", "java", "the java command for --kafka-lib")
+	fs.StringVar(&o.kafkaHeap, "kafka-heap", "1g", "Apache Kafka's JVM heap (-Xms and -Xmx)")
 	fs.IntVar(&o.records, "records", 200000, "records per produce run")
 	fs.IntVar(&o.valueSize, "value-size", 1024, "bytes per record value")
 	fs.IntVar(&o.partitions, "partitions", 6, "partitions per topic")
+	fs.IntVar(&o.warmup, "warmup", 50000, "records per produce workload of an unmeasured warm-up run on each broker (0: none)")
 	fs.StringVar(&o.compression, "compression", "none", "producer compression: none, gzip, snappy, lz4 or zstd")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
 	fs.BoolVar(&o.keepTopics, "keep-topics", false, "with --brokers, leave the benchmark topics behind")
@@ -63,8 +81,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case (o.kafkad == "") == (o.brokers == ""):
 		return o, errors.New("give exactly one of --kafkad or --brokers")
-	case o.records < 1 || o.valueSize < 0 || o.partitions < 1 || o.partitions > 1<<16:
-		return o, errors.New("--records and --partitions must be positive, --value-size not negative")
+	case o.records < 1 || o.valueSize < 0 || o.partitions < 1 || o.partitions > 1<<16 || o.warmup < 0:
+		return o, errors.New("--records and --partitions must be positive, --value-size and --warmup not negative")
+	case o.kafkaLib != "" && o.valueSize < 1:
+		return o, errors.New("--kafka-lib needs a --value-size of at least 1 (kafka-producer-perf-test's --record-size)")
 	}
 	if _, ok := codecs[o.compression]; !ok {
 		return o, fmt.Errorf("unknown --compression %q", o.compression)
@@ -81,8 +101,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "kbench:", err)
 		os.Exit(2)
 	}
-	// SIGINT cancels the run; run's deferred cleanup then stops the broker
-	// and removes its directory before main exits.
+	// SIGINT cancels the run; run's deferred cleanup then stops the
+	// brokers and tools and removes their directories before main exits.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err = run(ctx, o, os.Stdout, os.Stderr)
 	stop()
@@ -92,22 +112,122 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
+// brokerRun is everything measured on one broker.
+type brokerRun struct {
+	label   string // table rows: "kafkad", "broker", "Kafka"
+	target  string // what and where, for the report's heading
+	results []result
+	// The Java perf tools' results, with --kafka-lib; a tool that failed
+	// leaves its error instead (the other broker's figures still count).
+	producerPerf    producerPerf
+	consumerPerf    consumerPerf
+	producerPerfErr error
+	consumerPerfErr error
+}
+
+// reference describes the Apache Kafka used with --kafka-lib.
+type reference struct {
+	kafkaVersion string
+	javaVersion  string
+}
+
+func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 
-	seeds, target := strings.Split(o.brokers, ","), "running broker at "+o.brokers
-	if o.kafkad != "" {
-		fmt.Fprintf(stderr, "starting %s ...\n", o.kafkad)
-		var b *brokerProc
-		if b, err = startBroker(ctx, o.kafkad, stderr); err != nil {
+	// Check the reference's prerequisites before spending time on kafkad.
+	var ref reference
+	if o.kafkaLib != "" {
+		var err error
+		if ref.kafkaVersion, err = kafkaVersion(o.kafkaLib); err != nil {
 			return err
 		}
-		// err is run's result here, so a failed run shows the broker's log.
-		defer func() { b.stop(stderr, err != nil) }()
-		seeds, target = []string{b.addr}, "fresh kafkad ("+o.kafkad+") on "+b.addr
+		if _, err := exec.LookPath(o.java); err != nil {
+			return fmt.Errorf("--kafka-lib needs Java: %w", err)
+		}
+		if ref.javaVersion, err = javaVersion(ctx, o.java); err != nil {
+			return err
+		}
 	}
 
+	// A unique suffix lets repeated runs share a long-lived broker.
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	subject := &brokerRun{label: "kafkad"}
+	if o.kafkad == "" {
+		subject.label = "broker"
+	}
+	if err := benchSubject(ctx, o, subject, suffix, stderr); err != nil {
+		return err
+	}
+	if o.kafkaLib == "" {
+		printReport(stdout, o, subject.target, machine(), subject.results)
+		return nil
+	}
+
+	kafka := &brokerRun{label: "Kafka"}
+	if err := benchKafka(ctx, o, ref, kafka, suffix, stderr); err != nil {
+		return err
+	}
+	runs := []*brokerRun{subject, kafka}
+	printComparison(stdout, o, ref, machine(), runs)
+	var errs []error
+	for _, r := range runs {
+		for _, err := range []error{r.producerPerfErr, r.consumerPerfErr} {
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", r.label, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// benchSubject measures the broker under test: a fresh kafkad, stopped
+// before returning, or the running broker of --brokers.
+func benchSubject(ctx context.Context, o options, r *brokerRun, suffix string, stderr io.Writer) (err error) {
+	if o.kafkad == "" {
+		r.target = "running broker at " + o.brokers
+		return benchBroker(ctx, o, r, strings.Split(o.brokers, ","), false, suffix, stderr)
+	}
+	fmt.Fprintf(stderr, "starting %s ...\n", o.kafkad)
+	var b *brokerProc
+	if b, err = startBroker(ctx, o.kafkad, o.partitions, stderr); err != nil {
+		return err
+	}
+	// err is the result here, so a failed run shows the broker's log.
+	defer func() { b.stop(stderr, failed(err)) }()
+	r.target = "fresh kafkad (" + o.kafkad + ") on " + b.addr
+	return benchBroker(ctx, o, r, []string{b.addr}, true, suffix, stderr)
+}
+
+// failed tells whether err calls for the broker's log: not when the run
+// was merely interrupted.
+func failed(err error) bool {
+	return err != nil && !errors.Is(err, context.Canceled)
+}
+
+// benchKafka measures a fresh Apache Kafka from --kafka-lib, stopped
+// before returning.
+func benchKafka(ctx context.Context, o options, ref reference, r *brokerRun, suffix string, stderr io.Writer) (err error) {
+	fmt.Fprintf(stderr, "starting Apache Kafka %s from %s ...\n", ref.kafkaVersion, o.kafkaLib)
+	var b *brokerProc
+	if b, err = startKafka(ctx, o.java, o.kafkaLib, o.kafkaHeap, o.partitions, stderr); err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Fprintln(stderr, "stopping Apache Kafka ...")
+		b.stop(stderr, failed(err))
+	}()
+	r.target = fmt.Sprintf("fresh Apache Kafka %s (KRaft, one broker+controller node, -Xmx%s, %s) on %s",
+		ref.kafkaVersion, o.kafkaHeap, ref.javaVersion, b.addr)
+	return benchBroker(ctx, o, r, []string{b.addr}, true, suffix, stderr)
+}
+
+// benchBroker runs every workload against one broker: an unmeasured
+// warm-up (a JVM broker in particular is far from its steady speed while
+// still compiling), the franz-go workloads and, with --kafka-lib, Kafka's
+// perf tools. On a broker kbench did not start (not fresh) it removes its
+// topics and group afterwards.
+func benchBroker(ctx context.Context, o options, r *brokerRun, seeds []string, fresh bool, suffix string, stderr io.Writer) error {
 	admCl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		return err
@@ -115,38 +235,86 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
 
-	// A unique suffix lets repeated runs share a long-lived broker.
-	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
 	specs := []produceSpec{
 		{name: "produce acks=1", topic: "kbench-acks1-" + suffix, acks: kgo.LeaderAck()},
 		{name: "produce acks=-1 idemp.", topic: "kbench-acksall-" + suffix, acks: kgo.AllISRAcks(), idempotent: true},
 	}
-	for _, s := range specs {
-		if _, err := adm.CreateTopic(ctx, int32(o.partitions), 1, nil, s.topic); err != nil {
-			return fmt.Errorf("creating topic %s: %w", s.topic, err)
+	var warmSpecs []produceSpec
+	if o.warmup > 0 {
+		for _, s := range specs {
+			s.name, s.topic = "warm-up "+s.name, "kbench-warmup-"+strings.TrimPrefix(s.topic, "kbench-")
+			warmSpecs = append(warmSpecs, s)
 		}
-		if o.kafkad == "" && !o.keepTopics {
-			defer deleteTopic(adm, s.topic, stderr)
+	}
+	perfTopic, perfGroup := "kbench-perf-"+suffix, "kbench-perf-"+suffix
+	topics := []string{}
+	for _, s := range append(warmSpecs, specs...) {
+		topics = append(topics, s.topic)
+	}
+	if o.kafkaLib != "" {
+		topics = append(topics, perfTopic)
+	}
+	for _, topic := range topics {
+		if _, err := adm.CreateTopic(ctx, int32(o.partitions), 1, nil, topic); err != nil {
+			return fmt.Errorf("creating topic %s: %w", topic, err)
 		}
+		if !fresh && !o.keepTopics {
+			defer deleteTopic(adm, topic, stderr)
+		}
+	}
+	if !fresh && !o.keepTopics && o.kafkaLib != "" {
+		defer deleteGroup(adm, perfGroup, stderr)
 	}
 
 	values := newValueSource(o.valueSize)
-	var results []result
+	if len(warmSpecs) > 0 {
+		fmt.Fprintf(stderr, "%s: warm-up, %d records per workload (not measured) ...\n", r.label, o.warmup)
+		for _, s := range warmSpecs {
+			if _, err := produce(ctx, seeds, codecs[o.compression], s, o.warmup, values); err != nil {
+				return err
+			}
+		}
+		if _, err := consume(ctx, seeds, adm, warmSpecs[0].topic, int64(o.warmup)); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+	}
 	for _, s := range specs {
-		fmt.Fprintf(stderr, "%s: %d records to %s ...\n", s.name, o.records, s.topic)
-		r, err := produce(ctx, seeds, codecs[o.compression], s, o.records, values)
+		fmt.Fprintf(stderr, "%s: %s: %d records to %s ...\n", r.label, s.name, o.records, s.topic)
+		res, err := produce(ctx, seeds, codecs[o.compression], s, o.records, values)
 		if err != nil {
 			return err
 		}
-		results = append(results, r)
+		r.results = append(r.results, res)
 	}
-	fmt.Fprintf(stderr, "consuming %s ...\n", specs[0].topic)
-	r, err := consume(ctx, seeds, adm, specs[0].topic, int64(o.records))
+	fmt.Fprintf(stderr, "%s: consuming %s ...\n", r.label, specs[0].topic)
+	res, err := consume(ctx, seeds, adm, specs[0].topic, int64(o.records))
 	if err != nil {
 		return err
 	}
-	results = append(results, r)
-	printReport(stdout, o, target, machine(), results)
+	r.results = append(r.results, res)
+
+	if o.kafkaLib == "" {
+		return nil
+	}
+	addr := strings.Join(seeds, ",")
+	fmt.Fprintf(stderr, "%s: kafka-producer-perf-test, %d records to %s ...\n", r.label, o.records, perfTopic)
+	r.producerPerf, r.producerPerfErr = runProducerPerf(ctx, o.java, o.kafkaLib, addr, perfTopic, o.records, o.valueSize)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if r.producerPerfErr != nil {
+		fmt.Fprintf(stderr, "%s: kafka-producer-perf-test failed: %v\n", r.label, r.producerPerfErr)
+		r.consumerPerfErr = errors.New("skipped: kafka-producer-perf-test failed")
+		return nil
+	}
+	fmt.Fprintf(stderr, "%s: kafka-consumer-perf-test, group %s reading %s ...\n", r.label, perfGroup, perfTopic)
+	r.consumerPerf, r.consumerPerfErr = runConsumerPerf(ctx, o.java, o.kafkaLib, addr, perfTopic, perfGroup, o.records)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if r.consumerPerfErr != nil {
+		fmt.Fprintf(stderr, "%s: kafka-consumer-perf-test failed: %v\n", r.label, r.consumerPerfErr)
+	}
 	return nil
 }
 
@@ -161,5 +329,19 @@ func deleteTopic(adm *kadm.Client, topic string, stderr io.Writer) {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "kbench: deleting topic %s: %v\n", topic, err)
+	}
+}
+
+// deleteGroup removes kafka-consumer-perf-test's group from a shared
+// broker; a group that never came to be is no error.
+func deleteGroup(adm *kadm.Client, group string, stderr io.Writer) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := adm.DeleteGroup(ctx, group)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
+		fmt.Fprintf(stderr, "kbench: deleting group %s: %v\n", group, err)
 	}
 }
