@@ -177,8 +177,9 @@ func TestSetPartitionStateIsCompareAndSwap(t *testing.T) {
 	assert.Equal(t, []int32{1, 2}, got.Partitions[0].ISR)
 	assert.Equal(t, created.Partitions[1], got.Partitions[1], "other partitions untouched")
 
-	// b has not necessarily seen a's write; either its cache check or
-	// etcd's compare refuses the stale expectation.
+	// b has seen the topic but not necessarily a's write; either its cache
+	// check or etcd's compare refuses the stale expectation.
+	require.Eventually(t, func() bool { _, ok := b.Topic("t"); return ok }, waitFor, tick)
 	_, err = b.SetPartitionState(ctx(t), "t", p0, shrunk)
 	require.ErrorIs(t, err, ErrConflict)
 
