@@ -32,6 +32,9 @@ type Config struct {
 	SessionTimeout                time.Duration // broker.session.timeout.ms: registration lease TTL
 	CleanupPolicy                 string        // log.cleanup.policy
 	CompressionType               string        // compression.type
+	ReplicaLagTimeMax             time.Duration // replica.lag.time.max.ms
+	ReplicaFetchWaitMax           time.Duration // replica.fetch.wait.max.ms
+	ReplicaFetchBackoff           time.Duration // replica.fetch.backoff.ms
 	OffsetsTopicPartitions        int32         // offsets.topic.num.partitions
 	OffsetsTopicReplicationFactor int16         // offsets.topic.replication.factor
 	// Group holds the group coordinator's settings (group.*,
@@ -61,6 +64,9 @@ func DefaultConfig() Config {
 		SessionTimeout:                9 * time.Second,
 		CleanupPolicy:                 "delete",
 		CompressionType:               "producer",
+		ReplicaLagTimeMax:             30 * time.Second,
+		ReplicaFetchWaitMax:           500 * time.Millisecond,
+		ReplicaFetchBackoff:           time.Second,
 		OffsetsTopicPartitions:        50,
 		OffsetsTopicReplicationFactor: 3,
 		Group:                         coordinator.DefaultConfig(),

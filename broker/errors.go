@@ -19,10 +19,14 @@ var (
 	errInvalidRequest          = errors.New("broker: invalid request")
 	errInvalidRequiredAcks     = errors.New("broker: acks must be -1, 0 or 1")
 	errNotEnoughReplicas       = errors.New("broker: not enough in-sync replicas")
-	errFencedLeaderEpoch       = errors.New("broker: leader epoch older than the current one")
-	errUnknownLeaderEpoch      = errors.New("broker: leader epoch newer than the current one")
-	errUnsupportedVersion      = errors.New("broker: unsupported version")
-	errTransactionsUnsupported = errors.New("broker: transactions are not supported yet")
+	// errNotEnoughReplicasAfterAppend: the batch is in the leader's log but
+	// the ISR shrank below min.insync.replicas before it was replicated.
+	errNotEnoughReplicasAfterAppend = errors.New("broker: not enough in-sync replicas after append")
+	errRequestTimedOut              = errors.New("broker: request timed out")
+	errFencedLeaderEpoch            = errors.New("broker: leader epoch older than the current one")
+	errUnknownLeaderEpoch           = errors.New("broker: leader epoch newer than the current one")
+	errUnsupportedVersion           = errors.New("broker: unsupported version")
+	errTransactionsUnsupported      = errors.New("broker: transactions are not supported yet")
 )
 
 // errorTable maps internal errors to Kafka wire errors, first match wins.
@@ -39,6 +43,8 @@ var errorTable = []struct {
 	{errInvalidRequest, kerr.InvalidRequest},
 	{errInvalidRequiredAcks, kerr.InvalidRequiredAcks},
 	{errNotEnoughReplicas, kerr.NotEnoughReplicas},
+	{errNotEnoughReplicasAfterAppend, kerr.NotEnoughReplicasAfterAppend},
+	{errRequestTimedOut, kerr.RequestTimedOut},
 	{errFencedLeaderEpoch, kerr.FencedLeaderEpoch},
 	{errUnknownLeaderEpoch, kerr.UnknownLeaderEpoch},
 	{errUnsupportedVersion, kerr.UnsupportedVersion},

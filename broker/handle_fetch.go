@@ -79,6 +79,14 @@ func (b *Broker) waitFetch(ctx context.Context, req *kmsg.FetchRequest, deadline
 	}
 }
 
+// fetchReplica is the fetching broker's id, or -1 for a consumer.
+func fetchReplica(req *kmsg.FetchRequest) int32 {
+	if req.Version >= 15 {
+		return req.ReplicaState.ID
+	}
+	return req.ReplicaID
+}
+
 // fetchSessionError checks the session fields (v7+) against kafkad's
 // sessionless answers.
 func fetchSessionError(req *kmsg.FetchRequest) int16 {
@@ -117,7 +125,7 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []
 			err := topicErr
 			if err == nil {
 				var ch <-chan struct{}
-				ch, err = b.fetchPartition(topic, rp, size == 0, &remaining, &sp)
+				ch, err = b.fetchPartition(topic, rp, fetchReplica(req), size == 0, &remaining, &sp)
 				waitOn = append(waitOn, ch)
 			}
 			if err != nil {
@@ -142,7 +150,7 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []
 
 // fetchPartition reads one partition into sp. The append channel is taken
 // before reading so an append racing with the read still wakes the fetch.
-func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartition, minOne bool, remaining *int64, sp *kmsg.FetchResponseTopicPartition) (<-chan struct{}, error) {
+func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartition, replica int32, minOne bool, remaining *int64, sp *kmsg.FetchResponseTopicPartition) (<-chan struct{}, error) {
 	part, err := b.leaderPartition(topic, rp.Partition)
 	if err != nil {
 		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
@@ -152,12 +160,24 @@ func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartitio
 	if err := checkLeaderEpoch(st.LeaderEpoch, rp.CurrentLeaderEpoch); err != nil {
 		return nil, err
 	}
+	upTo := int64(-1)
+	if replica >= 0 {
+		// A follower: its fetch offset is its log end; it reads past the
+		// high watermark, up to the leader's log end.
+		if expand := part.followerFetched(replica, rp.FetchOffset, time.Now()); expand != nil {
+			b.writeISR(part, expand, "follower caught up")
+		}
+		upTo = part.log.LogEndOffset()
+	}
 	ch := part.waitAppend()
 	hw := part.highWatermark()
+	if upTo < 0 {
+		upTo = hw
+	}
 	sp.HighWatermark, sp.LastStableOffset = hw, hw
 	sp.LogStartOffset = part.log.LogStartOffset()
 	limit := min(int64(rp.PartitionMaxBytes), *remaining)
-	data, err := part.log.Read(rp.FetchOffset, int32(max(limit, 0)), minOne, hw)
+	data, err := part.log.Read(rp.FetchOffset, int32(max(limit, 0)), minOne, upTo)
 	if err != nil {
 		return nil, err
 	}

@@ -36,6 +36,7 @@ func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) {
 		reqErr = errTransactionsUnsupported
 	}
 	now := time.Now()
+	var waits []commitWait
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		topic, topicErr := b.requestTopic(req.Version >= 13, rt.Topic, rt.TopicID)
@@ -49,14 +50,16 @@ func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) {
 			if err == nil {
 				err = topicErr
 			}
+			var part *partition
+			var end int64
 			if err == nil {
-				err = b.produceTo(topic, rp, req.Acks, now, &sp)
+				part, end, err = b.produceTo(topic, rp, req.Acks, now, &sp)
 			}
 			if err != nil {
-				sp.ErrorCode = errorCode(err)
-				sp.ErrorMessage = errorMessage(err)
-				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+				failProduce(&sp, err)
 				b.log.Debug().Err(err).Str("topic", topic).Int32("partition", rp.Partition).Msg("produce refused")
+			} else if req.Acks == -1 && part.highWatermark() < end {
+				waits = append(waits, commitWait{part, end, len(resp.Topics), len(st.Partitions)})
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -66,28 +69,58 @@ func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) {
 		r.Respond(nil)
 		return
 	}
-	r.Respond(resp)
+	if len(waits) == 0 {
+		r.Respond(resp)
+		return
+	}
+	// acks=-1 with followers in the ISR: answer once every partition's
+	// batch is below its high watermark, without holding up the
+	// connection's other requests.
+	deadline := now.Add(time.Duration(req.TimeoutMillis) * time.Millisecond)
+	b.goroutine(func() {
+		for _, w := range waits {
+			if err := w.part.waitCommitted(ctx, w.end, deadline); err != nil {
+				failProduce(&resp.Topics[w.topic].Partitions[w.partition], err)
+			}
+		}
+		r.Respond(resp)
+	})
 }
 
-// produceTo appends one partition's batches and fills in the answer.
-func (b *Broker) produceTo(topic string, rp *kmsg.ProduceRequestTopicPartition, acks int16, now time.Time, sp *kmsg.ProduceResponseTopicPartition) error {
+// commitWait is a partition of an acks=-1 produce waiting for replication.
+type commitWait struct {
+	part             *partition
+	end              int64 // the high watermark that commits the batch
+	topic, partition int   // its place in the answer
+}
+
+func failProduce(sp *kmsg.ProduceResponseTopicPartition, err error) {
+	sp.ErrorCode = errorCode(err)
+	sp.ErrorMessage = errorMessage(err)
+	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+}
+
+// produceTo appends one partition's batches and fills in the answer; it
+// returns the partition and the offset after the batch (what the high
+// watermark must reach for acks=-1).
+func (b *Broker) produceTo(topic string, rp *kmsg.ProduceRequestTopicPartition, acks int16, now time.Time, sp *kmsg.ProduceResponseTopicPartition) (*partition, int64, error) {
 	part, err := b.leaderPartition(topic, rp.Partition)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	st, minInsync := part.snapshot()
 	if acks == -1 && int32(len(st.ISR)) < minInsync {
-		return errNotEnoughReplicas
+		return nil, 0, errNotEnoughReplicas
 	}
 	res, err := part.log.Append(rp.Records, storage.AppendOptions{LeaderEpoch: st.LeaderEpoch, Now: now})
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	if !res.Duplicate {
-		part.notifyAppend()
+		part.appendedLocal()
 	}
 	sp.BaseOffset = res.BaseOffset
 	sp.LogAppendTime = res.LogAppendTime
 	sp.LogStartOffset = res.LogStartOffset
-	return nil
+	return part, res.LastOffset + 1, nil
 }

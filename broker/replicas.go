@@ -75,7 +75,7 @@ func (b *Broker) openPartition(t metastore.Topic, st metastore.PartitionState) (
 	if err != nil {
 		return nil, fmt.Errorf("broker: open %s-%d: %w", tp.Topic, tp.Partition, err)
 	}
-	part := newPartition(tp, t.ID, log)
+	part := newPartition(tp, t.ID, log, b.cfg.BrokerID)
 	b.updatePartition(part, t, st)
 	b.parts[tp] = part
 	return part, nil
@@ -84,13 +84,19 @@ func (b *Broker) openPartition(t metastore.Topic, st metastore.PartitionState) (
 // updatePartition applies the store's view of a partition and its topic's
 // configs to an open partition.
 func (b *Broker) updatePartition(part *partition, t metastore.Topic, st metastore.PartitionState) {
-	part.mu.Lock()
-	part.state = st
-	part.minInsync = b.cfg.minInsync(t.Configs)
-	part.mu.Unlock()
+	becameLeader, becameFollower := part.setState(st, b.cfg.minInsync(t.Configs))
 	if lc := b.cfg.logConfig(t.Configs); lc != part.log.Config() {
 		part.log.SetConfig(lc)
 	}
+	switch {
+	case becameLeader:
+		b.log.Info().Str("topic", t.Name).Int32("partition", st.Partition).Int32("leader_epoch", st.LeaderEpoch).
+			Ints32("isr", st.ISR).Msg("leading partition")
+	case becameFollower:
+		b.log.Info().Str("topic", t.Name).Int32("partition", st.Partition).Int32("leader", st.Leader).
+			Int32("leader_epoch", st.LeaderEpoch).Msg("following partition")
+	}
+	b.fetchers.follow(part, st)
 }
 
 // reconcileTopic makes the local partitions of t match the store.
@@ -123,6 +129,7 @@ func (b *Broker) dropTopic(name string) {
 	}
 	b.mu.Unlock()
 	for _, tp := range doomed {
+		b.fetchers.drop(tp)
 		if err := b.logs.Delete(tp); err != nil {
 			b.log.Error().Err(err).Str("topic", tp.Topic).Int32("partition", tp.Partition).Msg("cannot delete partition log")
 		}

@@ -30,6 +30,8 @@ type Broker struct {
 	table *protocol.Table
 	pids  *producerIDs
 	coord *coordinator.Coordinator
+	// fetchers replicate the partitions this broker follows.
+	fetchers *fetchers
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -55,6 +57,7 @@ func New(cfg Config, store *metastore.Store, logs *storage.Manager, logger zerol
 	}
 	b.pids = newProducerIDs(store)
 	b.coord = coordinator.New(cfg.Group, store, logger)
+	b.fetchers = newFetchers(b)
 	table, err := protocol.NewTable(b.apis()...)
 	if err != nil {
 		return nil, err
@@ -103,6 +106,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		b.watchTopics(events)
 	})
 	b.goroutine(func() { b.logs.Run(b.ctx, b.cfg.RetentionCheckInterval) })
+	b.goroutine(b.shrinkISRLoop)
 	b.goroutine(func() {
 		select {
 		case <-reg.Lost():
