@@ -262,10 +262,12 @@ func (p *partition) waitCommitted(ctx context.Context, offset int64, deadline ti
 			return fmt.Errorf("%w: %s-%d was deleted", errUnknownTopicOrPartition, p.tp.Topic, p.tp.Partition)
 		case st.Leader != p.self:
 			return fmt.Errorf("%w: %s-%d is now led by %d", errNotLeader, p.tp.Topic, p.tp.Partition, st.Leader)
+		case hw >= offset && int32(len(st.ISR)) < minIsr:
+			// Committed by a smaller ISR than the topic demands (Kafka's
+			// rule: the check is made when the batch is committed).
+			return fmt.Errorf("%w: %s-%d has %d in sync, min.insync.replicas is %d", errNotEnoughReplicasAfterAppend, p.tp.Topic, p.tp.Partition, len(st.ISR), minIsr)
 		case hw >= offset:
 			return nil
-		case int32(len(st.ISR)) < minIsr:
-			return fmt.Errorf("%w: %s-%d has %d in sync, min.insync.replicas is %d", errNotEnoughReplicasAfterAppend, p.tp.Topic, p.tp.Partition, len(st.ISR), minIsr)
 		}
 		select {
 		case <-ch:
