@@ -26,7 +26,7 @@ func (b *Broker) handleDescribeCluster(_ context.Context, r *protocol.Request) k
 		return resp
 	}
 	resp.ClusterID = b.clusterID
-	resp.ControllerID = b.cfg.BrokerID
+	resp.ControllerID = b.controllerID()
 	resp.ClusterAuthorizedOperations = notComputed
 	for _, bi := range b.store.Brokers() {
 		rb := kmsg.NewDescribeClusterResponseBroker()

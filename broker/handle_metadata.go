@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkad/kafkad/controller"
@@ -32,7 +33,7 @@ func (b *Broker) handleMetadata(ctx context.Context, r *protocol.Request) kmsg.R
 	req := r.Body.(*kmsg.MetadataRequest)
 	resp := kmsg.NewPtrMetadataResponse()
 	resp.ClusterID = &b.clusterID
-	resp.ControllerID = b.cfg.BrokerID
+	resp.ControllerID = b.controllerID()
 	resp.AuthorizedOperations = notComputed
 	for _, bi := range b.store.Brokers() {
 		rb := kmsg.NewMetadataResponseBroker()
@@ -114,6 +115,10 @@ func (b *Broker) metadataTopic(t metastore.Topic, err error) kmsg.MetadataRespon
 		mt.ErrorCode = errorCode(err)
 		return mt
 	}
+	live := map[int32]bool{}
+	for _, bi := range b.store.Brokers() {
+		live[bi.ID] = true
+	}
 	for _, st := range t.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = st.Partition
@@ -122,6 +127,17 @@ func (b *Broker) metadataTopic(t metastore.Topic, err error) kmsg.MetadataRespon
 		mp.Replicas = st.Replicas
 		mp.ISR = st.ISR
 		mp.OfflineReplicas = []int32{}
+		for _, r := range st.Replicas {
+			if !live[r] {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
+			}
+		}
+		if st.Leader < 0 || !live[st.Leader] {
+			// No leader, or one that died before the controller moved it:
+			// clients retry after refreshing metadata.
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+			mp.Leader = -1
+		}
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt

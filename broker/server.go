@@ -107,6 +107,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	})
 	b.goroutine(func() { b.logs.Run(b.ctx, b.cfg.RetentionCheckInterval) })
 	b.goroutine(b.shrinkISRLoop)
+	b.goroutine(b.runController)
 	b.goroutine(func() {
 		select {
 		case <-reg.Lost():

@@ -74,6 +74,7 @@ func (b *syncBuffer) String() string {
 // kafkad is one broker process.
 type kafkad struct {
 	t       testing.TB
+	ID      int32
 	Addr    string
 	DataDir string
 	args    []string
@@ -85,6 +86,7 @@ type kafkad struct {
 // brokerOpts configure startKafkad.
 type brokerOpts struct {
 	etcdEndpoints []string // empty: embedded etcd on free ports
+	id            int32    // broker.id; 0 means 1
 	extra         []string
 }
 
@@ -94,8 +96,13 @@ func startKafkad(t testing.TB, o brokerOpts) *kafkad {
 	t.Helper()
 	k := &kafkad{t: t, DataDir: t.TempDir(), out: &syncBuffer{}}
 	k.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	id := o.id
+	if id == 0 {
+		id = 1
+	}
+	k.ID = id
 	k.args = []string{
-		"--broker.id=1",
+		fmt.Sprintf("--broker.id=%d", id),
 		"--log.dirs=" + k.DataDir,
 		"--listeners=PLAINTEXT://" + k.Addr,
 	}

@@ -44,6 +44,9 @@ func brokerConfig(cfg Config) broker.Config {
 	if cfg.LogMessageTimestampType == "LogAppendTime" {
 		b.Log.TimestampType = storage.LogAppendTime
 	}
+	b.ReplicaLagTimeMax = cfg.ReplicaLagTimeMax
+	b.ReplicaFetchWaitMax = cfg.ReplicaFetchWaitMax
+	b.ReplicaFetchBackoff = cfg.ReplicaFetchBackoff
 	b.Group.InitialRebalanceDelay = cfg.GroupInitialRebalanceDelay
 	b.Group.MinSessionTimeout = cfg.GroupMinSessionTimeout
 	b.Group.MaxSessionTimeout = cfg.GroupMaxSessionTimeout

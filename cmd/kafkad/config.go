@@ -74,6 +74,10 @@ type Config struct {
 	MessageMaxBytes       int32 // message.max.bytes
 	SocketRequestMaxBytes int32 // socket.request.max.bytes
 
+	ReplicaLagTimeMax   time.Duration // replica.lag.time.max.ms
+	ReplicaFetchWaitMax time.Duration // replica.fetch.wait.max.ms
+	ReplicaFetchBackoff time.Duration // replica.fetch.backoff.ms
+
 	GroupInitialRebalanceDelay    time.Duration // group.initial.rebalance.delay.ms
 	GroupMinSessionTimeout        time.Duration // group.min.session.timeout.ms
 	GroupMaxSessionTimeout        time.Duration // group.max.session.timeout.ms
@@ -188,6 +192,13 @@ var options = []option{
 		set: intField(32, 0, func(b *builder) *int32 { return &b.cfg.MessageMaxBytes })},
 	{key: "socket.request.max.bytes", def: "104857600", doc: "largest request accepted",
 		set: intField(32, 1, func(b *builder) *int32 { return &b.cfg.SocketRequestMaxBytes })},
+
+	{key: "replica.lag.time.max.ms", def: "30000", doc: "a follower that has not caught up for this long leaves the ISR",
+		set: msField(1, func(b *builder) *time.Duration { return &b.cfg.ReplicaLagTimeMax })},
+	{key: "replica.fetch.wait.max.ms", def: "500", doc: "longest a follower's fetch waits at the leader for new data",
+		set: msField(0, func(b *builder) *time.Duration { return &b.cfg.ReplicaFetchWaitMax })},
+	{key: "replica.fetch.backoff.ms", def: "1000", doc: "pause of a follower after a failed fetch",
+		set: msField(0, func(b *builder) *time.Duration { return &b.cfg.ReplicaFetchBackoff })},
 
 	{key: "group.initial.rebalance.delay.ms", def: "3000", doc: "how long a new group waits for more members before its first rebalance",
 		set: msField(0, func(b *builder) *time.Duration { return &b.cfg.GroupInitialRebalanceDelay })},

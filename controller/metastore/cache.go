@@ -22,7 +22,13 @@ type stateEntry struct {
 	modRev int64
 }
 
-// cache mirrors the topic, partition and broker keys. The store guards it
+// controllerEntry is the cached controller key.
+type controllerEntry struct {
+	rec       controllerRecord
+	createRev int64 // tells one controllership from the next
+}
+
+// cache mirrors the topic, partition, broker and controller keys. The store guards it
 // with its mutex; cache itself does no locking.
 type cache struct {
 	log     zerolog.Logger
@@ -32,6 +38,8 @@ type cache struct {
 	topics  map[string]Topic                // assembled from records and states
 	byID    map[[16]byte]string
 	brokers map[int32]BrokerInfo
+	// controller is the current controller, nil while there is none.
+	controller *controllerEntry
 }
 
 func newCache(k keys, log zerolog.Logger) *cache {
@@ -108,6 +116,17 @@ func (c *cache) apply(kv *mvccpb.KeyValue, deleted bool, t touched) {
 			return
 		}
 		c.brokers[key.broker] = info
+	case kindController:
+		if deleted {
+			c.controller = nil
+			return
+		}
+		rec, err := decodeController(kv.Value)
+		if err != nil {
+			c.log.Error().Err(err).Str("key", string(kv.Key)).Msg("ignoring malformed controller key")
+			return
+		}
+		c.controller = &controllerEntry{rec: rec, createRev: kv.CreateRevision}
 	}
 }
 

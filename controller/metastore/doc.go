@@ -7,7 +7,8 @@
 // # Reads and writes
 //
 // Start loads every key under the prefix into an in-memory cache and keeps
-// it current with one watch. Reads (Topic, Topics, TopicByID, Brokers) are
+// it current with one watch. Reads (Topic, Topics, TopicByID, Brokers,
+// Controller) are
 // served from the cache with no etcd round trip and return deep copies.
 // Writes go to etcd as transactions and return only once the cache has
 // applied the write's revision, so a caller always reads its own writes.
@@ -28,6 +29,8 @@
 //	P brokers/<id>                  live broker (decimal id), under its lease
 //	P cluster/id                    {"id": "<22 chars>"}
 //	P cluster/producer_ids          {"next": <first unallocated producer id>}
+//	P controller                    {"broker_id": 1, "epoch": 3}, under the controller's lease
+//	P controller_epoch              {"epoch": 3}: the last epoch elected, kept forever
 //
 // A topic record holds what changes rarely and only by an administrator:
 //
@@ -58,4 +61,34 @@
 // A broker key is created only if absent (another live broker with the
 // same id is refused) and is bound to a lease the broker keeps alive; when
 // the broker stops or dies the key disappears with the lease.
+//
+// # Controller election
+//
+// CampaignController waits until P controller is absent, then creates it
+// under a lease of its own (an etcd concurrency.Session) in one
+// transaction that also advances P controller_epoch:
+//
+//	if   create_revision(P controller) == 0
+//	and  mod_revision(P controller_epoch) == <as read>   // 0 if absent
+//	then put P controller_epoch {"epoch": e+1}
+//	     put P controller {"broker_id": id, "epoch": e+1} with the lease
+//
+// so exactly one campaign wins, and each controllership's epoch is larger
+// than every earlier one's, even across restarts of the whole cluster. The
+// key's create revision identifies the controllership. It ends (Lost is
+// closed) when Resign revokes the lease, when the lease cannot be renewed,
+// or when the cache sees the key deleted or created again.
+//
+// The controller's writes (Controllership.SetPartitionStates) are fenced
+// in etcd, not only by Lost, which may close late:
+//
+//	if   create_revision(P controller) == <this controllership's>
+//	and  create_revision(P topics/<name>) == <as cached>     // per topic
+//	and  mod_revision(P partitions/<name>/<p>) == <as cached> // per partition
+//	then put every P partitions/<name>/<p>
+//	else get P controller   // tells ErrNotController from ErrConflict
+//
+// A controller that lost its lease without knowing it changes nothing,
+// and an ISR change a leader made meanwhile is never overwritten. etcd
+// allows 128 compares per transaction, so larger writes are split.
 package metastore

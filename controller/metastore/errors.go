@@ -20,6 +20,10 @@ var (
 	// state first. Re-read and decide again.
 	ErrConflict    = errors.New("metastore: concurrent update")
 	ErrUnreachable = errors.New("metastore: etcd unreachable")
+	// ErrNotController is a write through a controllership that has
+	// ended: another broker may be controller now, and the write was not
+	// made.
+	ErrNotController = errors.New("metastore: no longer controller")
 	// ErrNotRunning is a write to a store not started or already closed.
 	ErrNotRunning = errors.New("metastore: store not running")
 	// ErrCacheBehind means the write is committed in etcd but the cache

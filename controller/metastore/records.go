@@ -24,8 +24,10 @@ func (k keys) partition(name string, p int32) string {
 func (k keys) broker(id int32) string {
 	return k.prefix + "brokers/" + strconv.FormatInt(int64(id), 10)
 }
-func (k keys) clusterID() string   { return k.prefix + "cluster/id" }
-func (k keys) producerIDs() string { return k.prefix + "cluster/producer_ids" }
+func (k keys) clusterID() string       { return k.prefix + "cluster/id" }
+func (k keys) producerIDs() string     { return k.prefix + "cluster/producer_ids" }
+func (k keys) controller() string      { return k.prefix + "controller" }
+func (k keys) controllerEpoch() string { return k.prefix + "controller_epoch" }
 
 // keyKind says what a key under the prefix holds.
 type keyKind int
@@ -35,6 +37,7 @@ const (
 	kindTopic
 	kindPartition
 	kindBroker
+	kindController
 )
 
 // parsedKey is a key under the prefix, split into its parts.
@@ -70,6 +73,10 @@ func (k keys) parseKey(key string) parsedKey {
 	case "brokers":
 		if n, ok := parseID(rest); ok {
 			return parsedKey{kind: kindBroker, broker: n}
+		}
+	case "controller":
+		if rel == "controller" {
+			return parsedKey{kind: kindController}
 		}
 	}
 	return parsedKey{}
@@ -126,6 +133,19 @@ type listenerRecord struct {
 	SecurityProtocol string `json:"security_protocol"`
 }
 
+// controllerRecord is the value of P controller: who is controller, and
+// the epoch it was elected with.
+type controllerRecord struct {
+	BrokerID int32 `json:"broker_id"`
+	Epoch    int64 `json:"epoch"`
+}
+
+// controllerEpochRecord is the value of P controller_epoch: the epoch of
+// the last controller elected, which outlives its controller key.
+type controllerEpochRecord struct {
+	Epoch int64 `json:"epoch"`
+}
+
 // clusterIDRecord is the value of P cluster/id.
 type clusterIDRecord struct {
 	ID string `json:"id"`
@@ -161,6 +181,28 @@ func decodeState(b []byte) (stateRecord, error) {
 		return st, fmt.Errorf("%w: partition state: %w", ErrCorrupt, err)
 	}
 	return st, nil
+}
+
+func decodeController(b []byte) (controllerRecord, error) {
+	var rec controllerRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return rec, fmt.Errorf("%w: controller: %w", ErrCorrupt, err)
+	}
+	if rec.BrokerID < 0 || rec.Epoch < 1 {
+		return rec, fmt.Errorf("%w: controller: broker %d epoch %d", ErrCorrupt, rec.BrokerID, rec.Epoch)
+	}
+	return rec, nil
+}
+
+func decodeControllerEpoch(b []byte) (int64, error) {
+	var rec controllerEpochRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return 0, fmt.Errorf("%w: controller epoch: %w", ErrCorrupt, err)
+	}
+	if rec.Epoch < 0 {
+		return 0, fmt.Errorf("%w: controller epoch %d is negative", ErrCorrupt, rec.Epoch)
+	}
+	return rec.Epoch, nil
 }
 
 func decodeBroker(id int32, b []byte) (BrokerInfo, error) {

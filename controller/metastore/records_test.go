@@ -19,6 +19,9 @@ func TestParseKey(t *testing.T) {
 		{"partition", "/kafkad/partitions/orders/12", parsedKey{kind: kindPartition, topic: "orders", partition: 12}},
 		{"broker", "/kafkad/brokers/3", parsedKey{kind: kindBroker, broker: 3}},
 		{"cluster id", "/kafkad/cluster/id", parsedKey{}},
+		{"controller", "/kafkad/controller", parsedKey{kind: kindController}},
+		{"controller epoch", "/kafkad/controller_epoch", parsedKey{}},
+		{"under controller", "/kafkad/controller/1", parsedKey{}},
 		{"other prefix", "/other/topics/orders", parsedKey{}},
 		{"invalid topic name", "/kafkad/topics/a/b", parsedKey{}},
 		{"empty topic", "/kafkad/topics/", parsedKey{}},
@@ -36,6 +39,7 @@ func TestParseKey(t *testing.T) {
 	assert.Equal(t, parsedKey{kind: kindPartition, topic: "t", partition: 7}, k.parseKey(k.partition("t", 7)))
 	assert.Equal(t, parsedKey{kind: kindBroker, broker: 42}, k.parseKey(k.broker(42)))
 	assert.Equal(t, parsedKey{kind: kindTopic, topic: "t"}, k.parseKey(k.topic("t")))
+	assert.Equal(t, parsedKey{kind: kindController}, k.parseKey(k.controller()))
 }
 
 func TestNewUUID(t *testing.T) {

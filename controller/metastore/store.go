@@ -42,6 +42,7 @@ type Store struct {
 	rev       int64         // every event up to rev has been applied
 	revCh     chan struct{} // closed, and replaced, whenever rev advances
 	subs      map[*subscriber]struct{}
+	ctrls     map[*Controllership]struct{} // won here, not yet ended
 	started   bool
 	closed    bool
 	clusterID string
@@ -71,6 +72,7 @@ func New(client *clientv3.Client, prefix string, logger zerolog.Logger) *Store {
 		cache:  newCache(k, log),
 		revCh:  make(chan struct{}),
 		subs:   map[*subscriber]struct{}{},
+		ctrls:  map[*Controllership]struct{}{},
 	}
 }
 
@@ -123,6 +125,11 @@ func (s *Store) Close() {
 		sub.stopOnce.Do(func() { close(sub.stop) })
 	}
 	clear(s.subs)
+	// Without the watch nothing would notice the controller key go.
+	for c := range s.ctrls {
+		c.markLost("metadata store closed")
+	}
+	clear(s.ctrls)
 	cancel := s.cancel
 	s.mu.Unlock()
 	if cancel != nil {
@@ -165,6 +172,7 @@ func (s *Store) load(ctx context.Context) error {
 	s.cache = fresh
 	s.advance(resp.Header.Revision)
 	s.notify(changed)
+	s.fenceControllerships()
 	return nil
 }
 
@@ -261,6 +269,7 @@ func (s *Store) applyBatch(events []*clientv3.Event, rev int64) {
 	}
 	s.advance(rev)
 	s.notify(t)
+	s.fenceControllerships()
 }
 
 // advance records that the cache has applied everything up to rev and

@@ -199,9 +199,51 @@ func (s *Store) SetPartitionState(ctx context.Context, name string, expected, ne
 	if err := s.running(); err != nil {
 		return Topic{}, err
 	}
+	w, err := s.prepareStateWrite(name, expected, next)
+	if err != nil {
+		return Topic{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	resp, err := s.client.Txn(ctx).
+		If(w.topicCmp(), w.stateCmp()).
+		Then(w.put()).
+		Commit()
+	if err != nil {
+		return Topic{}, fmt.Errorf("metastore: set state of %s-%d: %w", name, w.partition, err)
+	}
+	if !resp.Succeeded {
+		return Topic{}, fmt.Errorf("%w: %s-%d changed in etcd", ErrConflict, name, w.partition)
+	}
+	if err := s.waitRev(ctx, resp.Header.Revision); err != nil {
+		return Topic{}, err
+	}
+	t, ok := s.Topic(name)
+	if !ok {
+		return Topic{}, fmt.Errorf("%w: %s", ErrTopicNotFound, name)
+	}
+	return t, nil
+}
+
+// stateWrite is a checked change of one partition's state, with the
+// revisions its compare-and-swap holds etcd to.
+type stateWrite struct {
+	topic     string
+	partition int32
+	topicKey  string
+	topicRev  int64 // create revision of the topic record
+	key       string
+	stateRev  int64 // mod revision of the state key, 0 while it has none
+	value     string
+}
+
+// prepareStateWrite checks expected against the cached state and next for
+// consistency, and notes the revisions of the cached state so that etcd
+// refuses the write if that state is no longer current.
+func (s *Store) prepareStateWrite(name string, expected, next PartitionState) (stateWrite, error) {
 	p := next.Partition
 	if expected.Partition != p {
-		return Topic{}, fmt.Errorf("%w: expected state is for partition %d, the new one for %d", ErrInvalidPartition, expected.Partition, p)
+		return stateWrite{}, fmt.Errorf("%w: expected state is for partition %d, the new one for %d", ErrInvalidPartition, expected.Partition, p)
 	}
 	s.mu.RLock()
 	entry, ok := s.cache.records[name]
@@ -209,44 +251,43 @@ func (s *Store) SetPartitionState(ctx context.Context, name string, expected, ne
 	stateRev := s.cache.stateModRev(name, p)
 	s.mu.RUnlock()
 	if !ok {
-		return Topic{}, fmt.Errorf("%w: %s", ErrTopicNotFound, name)
+		return stateWrite{}, fmt.Errorf("%w: %s", ErrTopicNotFound, name)
 	}
 	if p < 0 || int(p) >= len(t.Partitions) {
-		return Topic{}, fmt.Errorf("%w: partition %d of topic %s (it has %d)", ErrNotFound, p, name, len(t.Partitions))
+		return stateWrite{}, fmt.Errorf("%w: partition %d of topic %s (it has %d)", ErrNotFound, p, name, len(t.Partitions))
 	}
 	cur := t.Partitions[p]
 	if cur.Leader != expected.Leader || cur.LeaderEpoch != expected.LeaderEpoch || !slices.Equal(cur.ISR, expected.ISR) {
-		return Topic{}, fmt.Errorf("%w: %s-%d is at leader %d epoch %d isr %v", ErrConflict, name, p, cur.Leader, cur.LeaderEpoch, cur.ISR)
+		return stateWrite{}, fmt.Errorf("%w: %s-%d is at leader %d epoch %d isr %v", ErrConflict, name, p, cur.Leader, cur.LeaderEpoch, cur.ISR)
 	}
 	next.Replicas = cur.Replicas
 	if err := validatePartition(name, next); err != nil {
-		return Topic{}, err
+		return stateWrite{}, err
 	}
-	key := s.keys.partition(name, p)
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
-	defer cancel()
-	resp, err := s.client.Txn(ctx).
-		If(
-			clientv3.Compare(clientv3.CreateRevision(s.keys.topic(name)), "=", entry.createRev),
-			clientv3.Compare(clientv3.ModRevision(key), "=", stateRev),
-		).
-		Then(clientv3.OpPut(key, mustJSON(toPartitionRecord(next).stateRecord))).
-		Commit()
-	if err != nil {
-		return Topic{}, fmt.Errorf("metastore: set state of %s-%d: %w", name, p, err)
-	}
-	if !resp.Succeeded {
-		return Topic{}, fmt.Errorf("%w: %s-%d changed in etcd", ErrConflict, name, p)
-	}
-	if err := s.waitRev(ctx, resp.Header.Revision); err != nil {
-		return Topic{}, err
-	}
-	t, ok = s.Topic(name)
-	if !ok {
-		return Topic{}, fmt.Errorf("%w: %s", ErrTopicNotFound, name)
-	}
-	return t, nil
+	return stateWrite{
+		topic:     name,
+		partition: p,
+		topicKey:  s.keys.topic(name),
+		topicRev:  entry.createRev,
+		key:       s.keys.partition(name, p),
+		stateRev:  stateRev,
+		value:     mustJSON(toPartitionRecord(next).stateRecord),
+	}, nil
 }
+
+// topicCmp holds the write to the topic incarnation it was decided for:
+// a write meant for a deleted topic never lands on a new one of the same
+// name.
+func (w stateWrite) topicCmp() clientv3.Cmp {
+	return clientv3.Compare(clientv3.CreateRevision(w.topicKey), "=", w.topicRev)
+}
+
+// stateCmp holds the write to the state it was decided from.
+func (w stateWrite) stateCmp() clientv3.Cmp {
+	return clientv3.Compare(clientv3.ModRevision(w.key), "=", w.stateRev)
+}
+
+func (w stateWrite) put() clientv3.Op { return clientv3.OpPut(w.key, w.value) }
 
 func toPartitionRecord(p PartitionState) partitionRecord {
 	return partitionRecord{

@@ -84,3 +84,12 @@ func cloneConfigs(m map[string]string) map[string]string {
 	}
 	return out
 }
+
+// PartitionChange is a state change of one partition: Next replaces
+// Expected if Expected is still the partition's state when the write
+// lands. Next.Replicas is ignored, as the assignment belongs to the topic.
+type PartitionChange struct {
+	Topic    string
+	Expected PartitionState
+	Next     PartitionState
+}
