@@ -19,7 +19,11 @@ func (b *Broker) handleDeleteGroups(ctx context.Context, r *protocol.Request) km
 	for _, id := range req.Groups {
 		rg := kmsg.NewDeleteGroupsResponseGroup()
 		rg.Group = id
-		if err := b.coord.Delete(ctx, id); err != nil {
+		err := b.checkGroupOwner(id)
+		if err == nil {
+			err = b.coord.Delete(ctx, id)
+		}
+		if err != nil {
 			rg.ErrorCode = err.Code
 			if req.Version >= 3 {
 				rg.ErrorMessage = &err.Message

@@ -24,6 +24,11 @@ func (b *Broker) handleDescribeGroups(ctx context.Context, r *protocol.Request) 
 		rg := kmsg.NewDescribeGroupsResponseGroup()
 		rg.Group = id
 		rg.AuthorizedOperations = notComputed
+		if notOwner := b.checkGroupOwner(id); notOwner != nil {
+			rg.ErrorCode = notOwner.Code
+			resp.Groups = append(resp.Groups, rg)
+			continue
+		}
 		g, err := b.coord.Describe(ctx, id)
 		switch {
 		case errors.Is(err, coordinator.ErrGroupNotFound):

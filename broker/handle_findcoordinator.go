@@ -59,8 +59,9 @@ func (b *Broker) findCoordinator(key string, typ int8) kmsg.FindCoordinatorRespo
 		err = b.ensureOffsetsTopic()
 	}
 	if err == nil {
+		owner := b.groupOwner(key)
 		for _, bi := range b.store.Brokers() {
-			if bi.ID == b.cfg.BrokerID {
+			if bi.ID == owner {
 				c.NodeID, c.Host, c.Port = bi.ID, bi.Host, bi.Port
 			}
 		}

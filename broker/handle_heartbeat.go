@@ -17,6 +17,10 @@ import (
 func (b *Broker) handleHeartbeat(_ context.Context, r *protocol.Request) kmsg.Response {
 	req := r.Body.(*kmsg.HeartbeatRequest)
 	resp := kmsg.NewPtrHeartbeatResponse()
+	if err := b.checkGroupOwner(req.Group); err != nil {
+		resp.ErrorCode = err.Code
+		return resp
+	}
 	if err := b.coord.Heartbeat(req); err != nil {
 		resp.ErrorCode = err.Code
 	}

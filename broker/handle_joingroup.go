@@ -18,5 +18,11 @@ import (
 
 func (b *Broker) handleJoinGroup(ctx context.Context, r *protocol.Request) {
 	req := r.Body.(*kmsg.JoinGroupRequest)
+	if err := b.checkGroupOwner(req.Group); err != nil {
+		resp := kmsg.NewPtrJoinGroupResponse()
+		resp.ErrorCode, resp.MemberID, resp.Generation = err.Code, req.MemberID, -1
+		r.Respond(resp)
+		return
+	}
 	b.coord.Join(req, r.Header.ClientID, clientHost(ctx), func(resp *kmsg.JoinGroupResponse) { r.Respond(resp) })
 }

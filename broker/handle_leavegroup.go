@@ -16,6 +16,10 @@ import (
 func (b *Broker) handleLeaveGroup(_ context.Context, r *protocol.Request) kmsg.Response {
 	req := r.Body.(*kmsg.LeaveGroupRequest)
 	resp := kmsg.NewPtrLeaveGroupResponse()
+	if err := b.checkGroupOwner(req.Group); err != nil {
+		resp.ErrorCode = err.Code
+		return resp
+	}
 	if req.Version < 3 {
 		if err := b.coord.Leave(req.Group, req.MemberID, nil); err != nil {
 			resp.ErrorCode = err.Code

@@ -30,6 +30,9 @@ func (b *Broker) handleListGroups(ctx context.Context, r *protocol.Request) kmsg
 		return len(filter) == 0 || slices.ContainsFunc(filter, func(f string) bool { return strings.EqualFold(f, v) })
 	}
 	for _, g := range groups {
+		if b.checkGroupOwner(g.ID) != nil {
+			continue // another broker lists it: admin clients ask every broker
+		}
 		if !matches(req.StatesFilter, g.State) || !matches(req.TypesFilter, "classic") {
 			continue
 		}

@@ -43,7 +43,10 @@ func (b *Broker) handleOffsetCommit(ctx context.Context, r *protocol.Request) km
 	if req.Version == 0 {
 		generation = -1
 	}
-	reqErr := b.coord.Commit(ctx, req.Group, memberID, req.InstanceID, generation, commits)
+	reqErr := b.checkGroupOwner(req.Group)
+	if reqErr == nil {
+		reqErr = b.coord.Commit(ctx, req.Group, memberID, req.InstanceID, generation, commits)
+	}
 	resp := kmsg.NewPtrOffsetCommitResponse()
 	i := 0
 	for _, rt := range req.Topics {

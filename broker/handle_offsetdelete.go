@@ -22,6 +22,10 @@ func (b *Broker) handleOffsetDelete(ctx context.Context, r *protocol.Request) km
 			topics[rt.Topic] = append(topics[rt.Topic], rp.Partition)
 		}
 	}
+	if err := b.checkGroupOwner(req.Group); err != nil {
+		resp.ErrorCode = err.Code
+		return resp
+	}
 	errs, err := b.coord.DeleteOffsets(ctx, req.Group, topics)
 	if err != nil {
 		resp.ErrorCode = err.Code

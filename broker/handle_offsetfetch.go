@@ -30,7 +30,25 @@ func (b *Broker) handleOffsetFetch(ctx context.Context, r *protocol.Request) kms
 				topics[rt.Topic] = append(topics[rt.Topic], rt.Partitions...)
 			}
 		}
-		offsets, err := b.coord.Fetch(ctx, req.Group, topics)
+		err := b.checkGroupOwner(req.Group)
+		var offsets []coordinator.FetchedOffset
+		if err == nil {
+			offsets, err = b.coord.Fetch(ctx, req.Group, topics)
+		}
+		if err != nil && req.Version < 2 {
+			// No top-level error before v2: every partition carries it.
+			for _, rt := range req.Topics {
+				st := kmsg.NewOffsetFetchResponseTopic()
+				st.Topic = rt.Topic
+				for _, p := range rt.Partitions {
+					sp := kmsg.NewOffsetFetchResponseTopicPartition()
+					sp.Partition, sp.Offset, sp.ErrorCode = p, -1, err.Code
+					st.Partitions = append(st.Partitions, sp)
+				}
+				resp.Topics = append(resp.Topics, st)
+			}
+			return resp
+		}
 		if err != nil {
 			resp.ErrorCode = err.Code
 			return resp
@@ -81,7 +99,11 @@ func (b *Broker) offsetFetchGroup(ctx context.Context, version int16, rg kmsg.Of
 			ids[name] = rt.TopicID
 		}
 	}
-	offsets, err := b.coord.Fetch(ctx, rg.Group, topics)
+	err := b.checkGroupOwner(rg.Group)
+	var offsets []coordinator.FetchedOffset
+	if err == nil {
+		offsets, err = b.coord.Fetch(ctx, rg.Group, topics)
+	}
 	if err != nil {
 		sg.ErrorCode = err.Code
 		return sg

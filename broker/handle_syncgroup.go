@@ -16,5 +16,11 @@ import (
 
 func (b *Broker) handleSyncGroup(_ context.Context, r *protocol.Request) {
 	req := r.Body.(*kmsg.SyncGroupRequest)
+	if err := b.checkGroupOwner(req.Group); err != nil {
+		resp := kmsg.NewPtrSyncGroupResponse()
+		resp.ErrorCode = err.Code
+		r.Respond(resp)
+		return
+	}
 	b.coord.Sync(req, func(resp *kmsg.SyncGroupResponse) { r.Respond(resp) })
 }

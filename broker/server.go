@@ -108,6 +108,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	b.goroutine(func() { b.logs.Run(b.ctx, b.cfg.RetentionCheckInterval) })
 	b.goroutine(b.shrinkISRLoop)
 	b.goroutine(b.runController)
+	b.goroutine(b.groupOwnershipLoop)
 	b.goroutine(func() {
 		select {
 		case <-reg.Lost():
@@ -206,6 +207,9 @@ func (b *Broker) closeListeners() {
 // Close stops serving, waits for every goroutine, deregisters and closes
 // the logs.
 func (b *Broker) Close() error {
+	if b.reg != nil {
+		b.controlledShutdown()
+	}
 	b.closeListeners()
 	b.coord.Close()
 	b.cancel()

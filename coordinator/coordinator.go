@@ -74,15 +74,37 @@ func New(cfg Config, store Store, logger zerolog.Logger) *Coordinator {
 func (c *Coordinator) Close() {
 	c.mu.Lock()
 	c.closed = true
-	groups := c.groups
-	c.groups = map[string]*group{}
 	c.mu.Unlock()
-	for _, g := range groups {
+	c.unloadAll(kerr.CoordinatorNotAvailable)
+}
+
+// Unload forgets the groups gone says this coordinator no longer owns:
+// their waiting members are answered NOT_COORDINATOR and find the new
+// owner, which reads the offsets from etcd.
+func (c *Coordinator) Unload(gone func(group string) bool) {
+	c.unload(gone, kerr.NotCoordinator)
+}
+
+func (c *Coordinator) unloadAll(err *kerr.Error) {
+	c.unload(func(string) bool { return true }, err)
+}
+
+func (c *Coordinator) unload(gone func(group string) bool, err *kerr.Error) {
+	c.mu.Lock()
+	var unload []*group
+	for id, g := range c.groups {
+		if gone(id) {
+			unload = append(unload, g)
+			delete(c.groups, id)
+		}
+	}
+	c.mu.Unlock()
+	for _, g := range unload {
 		g.mu.Lock()
 		g.state = stateDead
 		for _, m := range g.members {
 			m.stopSession()
-			m.failWaiting(kerr.CoordinatorNotAvailable)
+			m.failWaiting(err)
 		}
 		if g.rebalance != nil {
 			g.rebalance.Stop()
@@ -91,6 +113,9 @@ func (c *Coordinator) Close() {
 			t.Stop()
 		}
 		g.mu.Unlock()
+		if err == kerr.NotCoordinator {
+			c.log.Info().Str("group", g.id).Msg("group unloaded: another broker coordinates it now")
+		}
 	}
 }
 

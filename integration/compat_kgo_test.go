@@ -70,6 +70,25 @@ func TestCompatFranzGoSuite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the franz-go suite takes about a minute")
 	}
+	// No initial rebalance delay, as in franz-go's own test cluster: its
+	// group tests start many short-lived groups.
+	k := startKafkad(t, brokerOpts{extra: []string{"--group.initial.rebalance.delay.ms=0"}})
+	runKgoSuite(t, "franz-go suite (kgo tests)", []string{k.Addr}, 1)
+}
+
+// TestCompatFranzGoSuiteCluster runs the same suite against three brokers
+// with RF=3: no test that passes on one broker may fail here.
+func TestCompatFranzGoSuiteCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the franz-go suite takes about a minute")
+	}
+	c := startCluster(t, 3)
+	runKgoSuite(t, "franz-go suite, 3 brokers RF=3", c.seeds(), 3)
+}
+
+// runKgoSuite runs franz-go's kgo tests against seeds and judges them by
+// franz-go-suite.txt.
+func runKgoSuite(t *testing.T, client string, seeds []string, rf int) {
 	version := goList(t, "-m", "-f", "{{.Version}}", "github.com/twmb/franz-go")
 	pkgDir := goList(t, "-f", "{{.Dir}}", "github.com/twmb/franz-go/pkg/kgo")
 	bin := filepath.Join(t.TempDir(), "kgo.test")
@@ -91,9 +110,6 @@ func TestCompatFranzGoSuite(t *testing.T) {
 		}
 	}
 
-	// No initial rebalance delay, as in franz-go's own test cluster: its
-	// group tests start many short-lived groups.
-	k := startKafkad(t, brokerOpts{extra: []string{"--group.initial.rebalance.delay.ms=0"}})
 	args := []string{"-test.v", "-test.timeout", "8m", "-test.run", "^Test"}
 	if len(skip) > 0 {
 		args = append(args, "-test.skip", "^("+strings.Join(skip, "|")+")$")
@@ -102,8 +118,8 @@ func TestCompatFranzGoSuite(t *testing.T) {
 	// Some tests read kgo's own sources, relative to the package directory.
 	cmd.Dir = pkgDir
 	cmd.Env = append(os.Environ(),
-		"KGO_SEEDS="+k.Addr,
-		"KGO_TEST_RF=1",
+		"KGO_SEEDS="+strings.Join(seeds, ","),
+		fmt.Sprintf("KGO_TEST_RF=%d", rf),
 		"KGO_TEST_RECORDS=5000",
 		"KGO_LOG_LEVEL=none",
 	)
@@ -111,7 +127,7 @@ func TestCompatFranzGoSuite(t *testing.T) {
 	cmd.Stdout, cmd.Stderr = &output, &output
 	start := time.Now()
 	_ = cmd.Run() // the outcome is judged test by test below
-	t.Logf("franz-go %s suite ran in %s", version, time.Since(start).Round(time.Second))
+	t.Logf("franz-go %s suite against %d broker(s) ran in %s", version, len(seeds), time.Since(start).Round(time.Second))
 
 	results := map[string]string{}
 	sc := bufio.NewScanner(strings.NewReader(output.String()))
@@ -130,7 +146,7 @@ func TestCompatFranzGoSuite(t *testing.T) {
 			failures = append(failures, fmt.Sprintf("%s: not listed in franz-go-suite.txt (got %s)", name, orNotRun(results[name])))
 			continue
 		}
-		row := compatRow{client: "franz-go suite (kgo tests)", version: version, check: name}
+		row := compatRow{client: client, version: version, check: name}
 		got := results[name]
 		bad := badSubtests(name, results, want)
 		switch {

@@ -15,6 +15,7 @@
 //	00000000000000000000.timeindex  sparse time index of that segment
 //	00000000000000001234.snapshot   producer state as of offset 1234
 //	log-start-offset                persisted log start offset
+//	leader-epoch-checkpoint         first offset of each leader epoch
 //	partition.metadata              topic id
 //	.kafka_cleanshutdown            present only between Close and Open
 //	*.tmp                           half-written files, deleted on Open
@@ -116,6 +117,42 @@
 // partition.metadata is Kafka's text format,
 // "version: 0\ntopic_id: <id>\n", the 16-byte id in unpadded base64url.
 //
+// # leader-epoch-checkpoint
+//
+// Kafka's LeaderEpochCheckpointFile, text: the format version, the entry
+// count, then one "<epoch> <startOffset>" line per leader epoch, the
+// first offset written under that epoch, epochs and offsets strictly
+// increasing:
+//
+//	0
+//	2
+//	1 0
+//	4 1234
+//
+// Batches carry their leader epoch (partitionLeaderEpoch), so the file is
+// a cache: Append stamps the leader's epoch, AppendReplica keeps the
+// leader's, and an entry is added when a batch starts a new epoch (an
+// older epoch first drops the entries after it, as Kafka's assign does).
+// The file is replaced atomically only when entries change: before the
+// batches starting an epoch are written (so it covers every batch on
+// disk), after TruncateTo has cut and fsynced the segments (entries at or
+// past the new end go), and when the log start offset moves (entries at
+// or below it collapse into one starting at the log start, Kafka's
+// truncateFromStart). On Open, entries at or past the log end (lost in a
+// crash) are dropped and crash recovery adds epochs newer than the last
+// entry from the batches it rescans; a missing or malformed file is
+// rebuilt from the batch headers of every segment.
+//
+// # Truncation and replicas
+//
+// TruncateTo cuts whole batches: later segments are deleted first (newest
+// first), then the segment holding the cut is truncated with its indexes
+// and fsynced, so a crash part way leaves a longer prefix of the log,
+// never a gap. Producer snapshots past the new end are deleted and
+// producer state is reloaded from the newest remaining one.
+// AppendReplica writes a leader's batches unchanged (offsets, epochs,
+// timestamps); the first must start at the log end offset.
+//
 // # Recovery
 //
 // Close flushes everything and writes .kafka_cleanshutdown; Open removes
@@ -134,7 +171,7 @@
 // # Concurrency
 //
 // See Log: one mutex serializes writers; readers use pread on published
-// bytes under a shared lock that only segment removal and close take
-// exclusively. file.delete.delay.ms is not needed for that and segment
-// files are deleted at once.
+// bytes under a shared lock that only segment removal, truncation and
+// close take exclusively. file.delete.delay.ms is not needed for that and
+// segment files are deleted at once.
 package storage

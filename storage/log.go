@@ -17,17 +17,19 @@ import (
 // Log is one partition's log: a sequence of segments, the last of which
 // (the active segment) takes appends.
 //
-// Locking: mu serializes every writer (Append, roll, retention,
-// DeleteRecordsBefore, Flush, Close) and guards producer state and the
-// writer-only fields of segments. segMu guards the segments slice; readers
-// hold it shared for as long as they touch segment files, so a writer
-// deleting or closing a segment (exclusive segMu) can never pull a file
-// from under a pread. Lock order: mu, then segMu, then a segment's or
-// index's own lock.
+// Locking: mu serializes every writer (Append, AppendReplica, TruncateTo,
+// roll, retention, DeleteRecordsBefore, Flush, Close) and guards producer
+// state and the writer-only fields of segments. segMu guards the segments
+// slice; readers hold it shared for as long as they touch segment files,
+// so a writer deleting, closing or truncating a segment (exclusive segMu)
+// can never pull bytes from under a pread. The leader epoch cache has its
+// own lock for EndOffsetForEpoch. Lock order: mu, then segMu, then the
+// epoch cache's, a segment's or an index's own lock.
 //
 // Publication: Append writes the bytes, then stores the segment size, then
 // the log end offset. A reader loads the log end offset first, so any
-// batch it is allowed to return is already fully on the file.
+// batch it is allowed to return is already fully on the file. Epoch cache
+// entries are published before the log end offset moves past them.
 type Log struct {
 	dir    string
 	logger zerolog.Logger
@@ -39,6 +41,7 @@ type Log struct {
 	infos     []batchInfo
 	unflushed int64 // records appended since the last fsync
 	lastFlush time.Time
+	epochs    leaderEpochCache
 
 	segMu    sync.RWMutex
 	segments []*LogSegment // ascending base offsets; never empty while open
@@ -200,27 +203,13 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendResult, error) {
 		maxIncomingTs = max(maxIncomingTs, in.hdr.maxTimestamp)
 	}
 
-	if err := l.maybeRollForAppend(int64(len(records)), next-1, maxIncomingTs, now, cfg); err != nil {
+	if err := l.writeBatches(records, infos, next, maxIncomingTs, now, cfg); err != nil {
 		return AppendResult{}, err
-	}
-	seg := l.activeSegment()
-	before := seg.size.Load()
-	if err := seg.append(records, infos, cfg.IndexIntervalBytes, now); err != nil {
-		if seg.size.Load() == before {
-			return AppendResult{}, err
-		}
-		// The batches are on disk and readable; only an index entry is
-		// missing, which costs a longer scan and is rebuilt on recovery.
-		l.logger.Error().Err(err).Int64("offset", leo).Msg("index update failed after append")
 	}
 	l.producers.commit(&pending)
 	l.logEndOffset.Store(next)
-
-	l.unflushed += next - leo
-	if l.unflushed >= cfg.FlushMessages {
-		if err := l.flushLocked(now); err != nil {
-			return AppendResult{}, err
-		}
+	if err := l.maybeFlushByCount(next-leo, now, cfg); err != nil {
+		return AppendResult{}, err
 	}
 	return AppendResult{
 		BaseOffset:     leo,
@@ -229,6 +218,39 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendResult, error) {
 		LogStartOffset: l.logStartOffset.Load(),
 		NumRecords:     next - leo,
 	}, nil
+}
+
+// writeBatches is the common tail of Append and AppendReplica: record
+// the batches' leader epochs, roll if needed and write them to the active
+// segment. next is the offset after the last batch. The caller publishes
+// the new log end offset.
+func (l *Log) writeBatches(records []byte, infos []batchInfo, next, maxIncomingTs int64, now time.Time, cfg Config) error {
+	if err := l.assignEpochsForAppend(infos); err != nil {
+		return err
+	}
+	if err := l.maybeRollForAppend(int64(len(records)), next-1, maxIncomingTs, now, cfg); err != nil {
+		return err
+	}
+	seg := l.activeSegment()
+	before := seg.size.Load()
+	if err := seg.append(records, infos, cfg.IndexIntervalBytes, now); err != nil {
+		if seg.size.Load() == before {
+			return err
+		}
+		// The batches are on disk and readable; only an index entry is
+		// missing, which costs a longer scan and is rebuilt on recovery.
+		l.logger.Error().Err(err).Int64("offset", infos[0].hdr.baseOffset).Msg("index update failed after append")
+	}
+	return nil
+}
+
+// maybeFlushByCount applies flush.messages after n records were appended.
+func (l *Log) maybeFlushByCount(n int64, now time.Time, cfg Config) error {
+	l.unflushed += n
+	if l.unflushed >= cfg.FlushMessages {
+		return l.flushLocked(now)
+	}
+	return nil
 }
 
 func appendTimeOf(appendTime, batchTs int64) int64 {
@@ -410,6 +432,9 @@ func (l *Log) Close() error {
 		errs = append(errs, err)
 	}
 	if err := writeSnapshot(l.dir, l.logEndOffset.Load(), l.producers); err != nil {
+		errs = append(errs, err)
+	}
+	if err := l.epochs.flush(l.dir); err != nil {
 		errs = append(errs, err)
 	}
 	l.segMu.Lock()

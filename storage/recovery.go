@@ -64,6 +64,13 @@ func (l *Log) load(now time.Time) error {
 		l.logger.Warn().Err(err).Msg("ignoring unreadable log start offset")
 		haveStart = false
 	}
+	fileEpochs, haveEpochs, err := readEpochCheckpoint(l.dir)
+	if err != nil {
+		l.logger.Warn().Err(err).Msg("unreadable leader epoch checkpoint, rebuilding it from segments")
+	}
+	// Recovery below folds rescanned batches into a copy, so fileEpochs
+	// still says what the file holds.
+	l.epochs.entries = slices.Clone(fileEpochs)
 
 	for _, base := range bases {
 		_, ierr := os.Stat(segmentPath(l.dir, base, indexSuffix))
@@ -132,6 +139,7 @@ func (l *Log) load(now time.Time) error {
 		}
 		l.segments = append(l.segments, s)
 		leo = start
+		l.epochs.entries = nil // as Kafka's truncateFullyAndStartAt
 	}
 	l.logStartOffset.Store(start)
 	l.logEndOffset.Store(leo)
@@ -140,6 +148,9 @@ func (l *Log) load(now time.Time) error {
 		n++
 	}
 	if err := l.deleteSegments(n, "below log start offset"); err != nil {
+		return err
+	}
+	if err := l.loadEpochs(fileEpochs, haveEpochs, start, leo); err != nil {
 		return err
 	}
 	if err := l.loadProducerState(leo); err != nil {
@@ -263,6 +274,7 @@ func (l *Log) recoverSegment(s *LogSegment, cfg Config, inactive bool) (bool, er
 		if err := s.track(&hdr, pos, cfg.IndexIntervalBytes); err != nil {
 			return false, err
 		}
+		l.epochs.recoveredBatch(&hdr)
 		pos += hdr.size()
 		next = hdr.lastOffset() + 1
 	}

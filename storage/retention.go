@@ -123,6 +123,9 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	}
 	err := l.deleteSegments(n, "log start offset")
 	l.producers.truncateHead(offset)
+	if eerr := l.truncateEpochsFromStart(offset); eerr != nil {
+		err = errors.Join(err, eerr)
+	}
 	return offset, err
 }
 
@@ -169,7 +172,7 @@ func (l *Log) EnforceRetention(now time.Time) (int, error) {
 	if err := l.deleteSegments(n, "retention"); err != nil {
 		return n, err
 	}
-	return n, nil
+	return n, l.truncateEpochsFromStart(l.logStartOffset.Load())
 }
 
 // deleteSegments removes the first n (inactive) segments and advances the
