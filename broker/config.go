@@ -33,6 +33,8 @@ type Config struct {
 	CleanupPolicy                 string        // log.cleanup.policy
 	CompressionType               string        // compression.type
 	ReplicaLagTimeMax             time.Duration // replica.lag.time.max.ms
+	AutoLeaderRebalance           bool          // auto.leader.rebalance.enable
+	LeaderImbalanceCheckInterval  time.Duration // leader.imbalance.check.interval.seconds
 	ReplicaFetchWaitMax           time.Duration // replica.fetch.wait.max.ms
 	ReplicaFetchBackoff           time.Duration // replica.fetch.backoff.ms
 	OffsetsTopicPartitions        int32         // offsets.topic.num.partitions
@@ -65,6 +67,8 @@ func DefaultConfig() Config {
 		CleanupPolicy:                 "delete",
 		CompressionType:               "producer",
 		ReplicaLagTimeMax:             30 * time.Second,
+		AutoLeaderRebalance:           true,
+		LeaderImbalanceCheckInterval:  300 * time.Second,
 		ReplicaFetchWaitMax:           500 * time.Millisecond,
 		ReplicaFetchBackoff:           time.Second,
 		OffsetsTopicPartitions:        50,

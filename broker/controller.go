@@ -44,6 +44,8 @@ func (b *Broker) runController() {
 func (b *Broker) control(c *metastore.Controllership) {
 	tick := time.NewTicker(controllerTick)
 	defer tick.Stop()
+	rebalance := time.NewTicker(b.cfg.LeaderImbalanceCheckInterval)
+	defer rebalance.Stop()
 	unclean := func(t metastore.Topic) bool { return t.Configs["unclean.leader.election.enable"] == "true" }
 	for {
 		select {
@@ -57,6 +59,11 @@ func (b *Broker) control(c *metastore.Controllership) {
 		case <-c.Lost():
 			b.log.Warn().Int64("controller_epoch", c.Epoch()).Msg("controllership lost")
 			return
+		case <-rebalance.C:
+			if b.cfg.AutoLeaderRebalance {
+				b.preferredLeaders(c)
+			}
+			continue
 		case <-tick.C:
 		}
 		live := map[int32]bool{}
@@ -88,4 +95,28 @@ func (b *Broker) controllerID() int32 {
 		return id
 	}
 	return -1
+}
+
+// preferredLeaders moves leadership back to each partition's preferred
+// replica where it is live and in sync (auto.leader.rebalance.enable), so
+// that leaders spread over the brokers as placement intended after
+// failovers moved them.
+func (b *Broker) preferredLeaders(c *metastore.Controllership) {
+	live := b.liveBrokers()
+	var changes []metastore.PartitionChange
+	for _, t := range b.store.Topics() {
+		for _, p := range t.Partitions {
+			if next, ok := controller.PreferredLeader(p, live); ok {
+				changes = append(changes, metastore.PartitionChange{Topic: t.Name, Expected: p, Next: next})
+			}
+		}
+	}
+	if len(changes) == 0 {
+		return
+	}
+	if err := c.SetPartitionStates(b.ctx, changes); err != nil {
+		b.log.Debug().Err(err).Msg("preferred leader election not written")
+		return
+	}
+	b.log.Info().Int("partitions", len(changes)).Msg("preferred leaders restored")
 }

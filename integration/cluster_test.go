@@ -27,7 +27,7 @@ type cluster struct {
 	brokers []*kafkad
 }
 
-func startCluster(t *testing.T, n int) *cluster {
+func startCluster(t *testing.T, n int, flags ...string) *cluster {
 	t.Helper()
 	etcd := embedetcd.StartTest(t, zerolog.Nop())
 	c := &cluster{t: t}
@@ -35,11 +35,11 @@ func startCluster(t *testing.T, n int) *cluster {
 		c.brokers = append(c.brokers, startKafkad(t, brokerOpts{
 			etcdEndpoints: etcd.Endpoints(),
 			id:            int32(i),
-			extra: []string{
+			extra: append([]string{
 				"--broker.session.timeout.ms=3000",
 				"--replica.lag.time.max.ms=5000",
 				"--group.initial.rebalance.delay.ms=0",
-			},
+			}, flags...),
 		}))
 	}
 	c.waitBrokers(n)
@@ -421,5 +421,51 @@ func TestControlledShutdownMovesLeadership(t *testing.T) {
 	producer := c.client(t, kgo.DefaultProduceTopic("handover"))
 	for i := 0; i < 50; i++ {
 		require.NoError(t, producer.ProduceSync(ctx, kgo.StringRecord(strconv.Itoa(i))).FirstErr())
+	}
+}
+
+// TestPreferredLeaderElection: after a failover moved leadership away from
+// a partition's preferred replica and that broker came back in sync,
+// ElectLeaders (preferred) moves it back; asking again is not needed.
+// With auto.leader.rebalance.enable, the controller does the same by
+// itself.
+func TestPreferredLeaderElection(t *testing.T) {
+	for _, auto := range []bool{false, true} {
+		t.Run(fmt.Sprintf("auto=%v", auto), func(t *testing.T) {
+			flags := []string{"--auto.leader.rebalance.enable=false"}
+			if auto {
+				flags = []string{"--leader.imbalance.check.interval.seconds=1"}
+			}
+			c := startCluster(t, 3, flags...)
+			ctx := context.Background()
+			adm := kadm.NewClient(c.client(t))
+			resp, err := adm.CreateTopic(ctx, 1, 3, nil, "preferred")
+			require.NoError(t, err)
+			require.NoError(t, resp.Err)
+			md, err := adm.Metadata(ctx, "preferred")
+			require.NoError(t, err)
+			preferred := md.Topics["preferred"].Partitions[0].Replicas[0]
+			before := c.waitAgreement("preferred", func(v map[int32]partitionView) bool {
+				return v[0].leader == preferred && v[0].isr == "[1 2 3]"
+			})
+
+			k := c.byID(preferred)
+			k.Kill()
+			c.waitAgreement("preferred", func(v map[int32]partitionView) bool { return v[0].leader != preferred && v[0].leader > 0 })
+			k.Start()
+			c.waitAgreement("preferred", func(v map[int32]partitionView) bool {
+				return v[0].isr == "[1 2 3]" && (auto || v[0].leader != preferred)
+			})
+			if !auto {
+				res, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{"preferred": {0: {}}})
+				require.NoError(t, err)
+				require.NoError(t, res["preferred"][0].Err)
+				again, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{"preferred": {0: {}}})
+				require.NoError(t, err)
+				require.ErrorIs(t, again["preferred"][0].Err, kerr.ElectionNotNeeded)
+			}
+			after := c.waitAgreement("preferred", func(v map[int32]partitionView) bool { return v[0].leader == preferred })
+			assert.Greater(t, after[0].epoch, before[0].epoch+1, "two leader changes: the failover and the way back")
+		})
 	}
 }

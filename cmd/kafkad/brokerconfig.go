@@ -44,6 +44,8 @@ func brokerConfig(cfg Config) broker.Config {
 	if cfg.LogMessageTimestampType == "LogAppendTime" {
 		b.Log.TimestampType = storage.LogAppendTime
 	}
+	b.AutoLeaderRebalance = cfg.AutoLeaderRebalance
+	b.LeaderImbalanceCheckInterval = cfg.LeaderImbalanceCheckInterval
 	b.ReplicaLagTimeMax = cfg.ReplicaLagTimeMax
 	b.ReplicaFetchWaitMax = cfg.ReplicaFetchWaitMax
 	b.ReplicaFetchBackoff = cfg.ReplicaFetchBackoff

@@ -74,9 +74,11 @@ type Config struct {
 	MessageMaxBytes       int32 // message.max.bytes
 	SocketRequestMaxBytes int32 // socket.request.max.bytes
 
-	ReplicaLagTimeMax   time.Duration // replica.lag.time.max.ms
-	ReplicaFetchWaitMax time.Duration // replica.fetch.wait.max.ms
-	ReplicaFetchBackoff time.Duration // replica.fetch.backoff.ms
+	AutoLeaderRebalance          bool          // auto.leader.rebalance.enable
+	LeaderImbalanceCheckInterval time.Duration // leader.imbalance.check.interval.seconds
+	ReplicaLagTimeMax            time.Duration // replica.lag.time.max.ms
+	ReplicaFetchWaitMax          time.Duration // replica.fetch.wait.max.ms
+	ReplicaFetchBackoff          time.Duration // replica.fetch.backoff.ms
 
 	GroupInitialRebalanceDelay    time.Duration // group.initial.rebalance.delay.ms
 	GroupMinSessionTimeout        time.Duration // group.min.session.timeout.ms
@@ -193,6 +195,10 @@ var options = []option{
 	{key: "socket.request.max.bytes", def: "104857600", doc: "largest request accepted",
 		set: intField(32, 1, func(b *builder) *int32 { return &b.cfg.SocketRequestMaxBytes })},
 
+	{key: "auto.leader.rebalance.enable", def: "true", doc: "the controller moves leadership back to preferred replicas",
+		set: boolField(func(b *builder) *bool { return &b.cfg.AutoLeaderRebalance })},
+	{key: "leader.imbalance.check.interval.seconds", def: "300", doc: "how often the controller looks for partitions not led by their preferred replica",
+		set: secondsField(func(b *builder) *time.Duration { return &b.cfg.LeaderImbalanceCheckInterval })},
 	{key: "replica.lag.time.max.ms", def: "30000", doc: "a follower that has not caught up for this long leaves the ISR",
 		set: msField(1, func(b *builder) *time.Duration { return &b.cfg.ReplicaLagTimeMax })},
 	{key: "replica.fetch.wait.max.ms", def: "500", doc: "longest a follower's fetch waits at the leader for new data",
@@ -623,6 +629,17 @@ func msField(min int64, field func(*builder) *time.Duration) func(*builder, stri
 			err = fmt.Errorf("%w: %d ms is too long", ErrInvalidValue, n)
 		}
 		*field(b) = time.Duration(n) * time.Millisecond
+		return err
+	}
+}
+
+func secondsField(field func(*builder) *time.Duration) func(*builder, string) error {
+	return func(b *builder, v string) error {
+		n, err := parseInt(v, 64, 1)
+		if err == nil && n > math.MaxInt64/int64(time.Second) {
+			err = fmt.Errorf("%w: %d s is too long", ErrInvalidValue, n)
+		}
+		*field(b) = time.Duration(n) * time.Second
 		return err
 	}
 }
