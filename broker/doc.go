@@ -15,6 +15,21 @@
 // request order, whatever order they complete in. A malformed frame, an
 // unknown API key or an unsupported version closes that connection only.
 //
+// # Replication
+//
+// Every partition has a leader and followers (partition.go). The leader
+// tracks what each follower fetched (a Fetch with a replica id), keeps the
+// high watermark at the smallest log end in the ISR, moves followers out
+// of the ISR after replica.lag.time.max.ms and back once caught up (isr.go,
+// compare-and-swap writes to the store), and answers acks=-1 produce once
+// the ISR has the batch. Followers run one fetcher per leader (fetcher.go)
+// and, after a leader change, truncate to where their log and the new
+// leader's agree (OffsetForLeaderEpoch). Every broker campaigns for the
+// controller role (controller.go); the controller elects leaders from the
+// ISR when brokers die. A stopping broker hands its leaderships over first
+// (shutdown.go). Groups are coordinated by the broker their id hashes to
+// among the live brokers (groupowner.go).
+//
 // # Lock order
 //
 // Broker.mu (partition map) before partition.mu; never hold either while
