@@ -29,6 +29,8 @@ func (b *Broker) apis() []protocol.API {
 		{Key: kmsg.CreatePartitions, Min: 0, Max: 3, Handle: answerNow(b.handleCreatePartitions)},
 		{Key: kmsg.IncrementalAlterConfigs, Min: 0, Max: 1, Handle: answerNow(b.handleIncrementalAlterConfigs)},
 		{Key: kmsg.DescribeCluster, Min: 0, Max: 2, Handle: answerNow(b.handleDescribeCluster)},
+		{Key: kmsg.AlterPartitionAssignments, Min: 0, Max: 1, Handle: answerNow(b.handleAlterPartitionAssignments)},
+		{Key: kmsg.ListPartitionReassignments, Min: 0, Max: 0, Handle: answerNow(b.handleListPartitionReassignments)},
 		{Key: kmsg.ElectLeaders, Min: 0, Max: 2, Handle: answerNow(b.handleElectLeaders)},
 		{Key: kmsg.OffsetForLeaderEpoch, Min: 2, Max: 4, Handle: answerNow(b.handleOffsetForLeaderEpoch)},
 		{Key: kmsg.FindCoordinator, Min: 0, Max: 6, Handle: answerNow(b.handleFindCoordinator)},

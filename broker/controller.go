@@ -70,7 +70,12 @@ func (b *Broker) control(c *metastore.Controllership) {
 		for _, bi := range b.store.Brokers() {
 			live[bi.ID] = true
 		}
-		changes := controller.LeaderChanges(b.store.Topics(), func(id int32) bool { return live[id] }, unclean)
+		topics := b.store.Topics()
+		isLive := func(id int32) bool { return live[id] }
+		changes := controller.LeaderChanges(topics, isLive, unclean)
+		if len(changes) == 0 {
+			changes = controller.ReassignmentChanges(topics, isLive)
+		}
 		if len(changes) == 0 {
 			continue
 		}

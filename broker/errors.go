@@ -45,6 +45,8 @@ var errorTable = []struct {
 	{errNotEnoughReplicas, kerr.NotEnoughReplicas},
 	{errNotEnoughReplicasAfterAppend, kerr.NotEnoughReplicasAfterAppend},
 	{errRequestTimedOut, kerr.RequestTimedOut},
+	{errNoReassignment, kerr.NoReassignmentInProgress},
+	{metastore.ErrConflict, kerr.NotController}, // decided on a stale state: retry
 	{errFencedLeaderEpoch, kerr.FencedLeaderEpoch},
 	{errUnknownLeaderEpoch, kerr.UnknownLeaderEpoch},
 	{errUnsupportedVersion, kerr.UnsupportedVersion},

@@ -100,6 +100,19 @@ func (p *partition) setState(st metastore.PartitionState, minInsync int32) (beca
 		}
 		p.hw = min(max(p.hw, p.log.LogStartOffset()), p.log.LogEndOffset())
 		becameLeader = true
+	case st.Leader == p.self:
+		// Still leading: replicas a reassignment adds or removes.
+		now := time.Now()
+		for _, r := range st.Replicas {
+			if _, ok := p.followers[r]; !ok && r != p.self {
+				p.followers[r] = &follower{leo: -1, caughtUpAt: now, lastFetchAt: now}
+			}
+		}
+		for r := range p.followers {
+			if !slices.Contains(st.Replicas, r) {
+				delete(p.followers, r)
+			}
+		}
 	case st.Leader != p.self && slices.Contains(st.Replicas, p.self) && (leaderChanged || p.followers != nil):
 		p.followers = nil
 		p.truncate = true

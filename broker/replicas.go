@@ -103,6 +103,7 @@ func (b *Broker) updatePartition(part *partition, t metastore.Topic, st metastor
 func (b *Broker) reconcileTopic(t metastore.Topic) {
 	for _, st := range t.Partitions {
 		if !slices.Contains(st.Replicas, b.cfg.BrokerID) {
+			b.dropReplica(t, st.Partition)
 			continue
 		}
 		if _, err := b.openPartition(t, st); err != nil {
@@ -139,6 +140,29 @@ func (b *Broker) dropTopic(name string) {
 	}
 }
 
+// dropReplica deletes the local replica of a partition this broker is no
+// longer assigned (a completed reassignment moved it away).
+func (b *Broker) dropReplica(t metastore.Topic, p int32) {
+	tp := storage.TopicPartition{Topic: t.Name, Partition: p}
+	b.mu.Lock()
+	part := b.parts[tp]
+	if part == nil || part.topicID != t.ID {
+		b.mu.Unlock()
+		return
+	}
+	part.mu.Lock()
+	part.deleted = true
+	part.mu.Unlock()
+	delete(b.parts, tp)
+	b.mu.Unlock()
+	b.fetchers.drop(tp)
+	if err := b.logs.Delete(tp); err != nil {
+		b.log.Error().Err(err).Str("topic", tp.Topic).Int32("partition", p).Msg("cannot delete moved replica")
+		return
+	}
+	b.log.Info().Str("topic", tp.Topic).Int32("partition", p).Msg("replica moved away: local log deleted")
+}
+
 // reconcileAll opens every partition the store assigns here and deletes
 // local logs whose topic no longer exists (stray logs).
 func (b *Broker) reconcileAll() {
@@ -148,7 +172,7 @@ func (b *Broker) reconcileAll() {
 	for _, tp := range b.logs.Partitions() {
 		t, ok := b.store.Topic(tp.Topic)
 		id, _ := b.logs.TopicID(tp)
-		if ok && id == t.ID && int(tp.Partition) < len(t.Partitions) {
+		if ok && id == t.ID && int(tp.Partition) < len(t.Partitions) && slices.Contains(t.Partitions[tp.Partition].Replicas, b.cfg.BrokerID) {
 			continue
 		}
 		b.log.Warn().Str("topic", tp.Topic).Int32("partition", tp.Partition).Msg("deleting stray log: its topic is not in the metadata store")

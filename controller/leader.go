@@ -183,5 +183,7 @@ func filter(ids []int32, keep func(int32) bool) []int32 {
 func clonePartition(st metastore.PartitionState) metastore.PartitionState {
 	st.Replicas = slices.Clone(st.Replicas)
 	st.ISR = slices.Clone(st.ISR)
+	st.Adding = slices.Clone(st.Adding)
+	st.Removing = slices.Clone(st.Removing)
 	return st
 }

@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -467,5 +469,61 @@ func TestPreferredLeaderElection(t *testing.T) {
 			after := c.waitAgreement("preferred", func(v map[int32]partitionView) bool { return v[0].leader == preferred })
 			assert.Greater(t, after[0].epoch, before[0].epoch+1, "two leader changes: the failover and the way back")
 		})
+	}
+}
+
+// TestPartitionReassignment moves a partition's replicas to other brokers
+// with AlterPartitionReassignments: the new replicas catch up, the move
+// completes (leadership moves too, as the leader leaves), the old replica
+// deletes its log, and every record is still there.
+func TestPartitionReassignment(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx := context.Background()
+	adm := kadm.NewClient(c.client(t))
+	create := kmsg.NewPtrCreateTopicsRequest()
+	ct := kmsg.NewCreateTopicsRequestTopic()
+	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "moving", -1, -1
+	ct.ReplicaAssignment = []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 0, Replicas: []int32{1}}}
+	create.Topics = append(create.Topics, ct)
+	cresp, err := create.RequestWith(ctx, c.client(t))
+	require.NoError(t, err)
+	require.Equal(t, int16(0), cresp.Topics[0].ErrorCode)
+	c.waitAgreement("moving", func(v map[int32]partitionView) bool { return v[0].leader == 1 })
+
+	producer := c.client(t, kgo.DefaultProduceTopic("moving"))
+	for i := 0; i < 300; i++ {
+		require.NoError(t, producer.ProduceSync(ctx, kgo.StringRecord(strconv.Itoa(i))).FirstErr())
+	}
+
+	req := kadm.AlterPartitionAssignmentsReq{}
+	req.Assign("moving", 0, []int32{2, 3})
+	res, err := adm.AlterPartitionAssignments(ctx, req)
+	require.NoError(t, err)
+	require.NoError(t, res.Error())
+
+	c.waitAgreement("moving", func(v map[int32]partitionView) bool { return v[0].isr == "[2 3]" && v[0].leader == 2 })
+	require.Eventually(t, func() bool {
+		listed, err := adm.ListPartitionReassignments(ctx, kadm.TopicsSet{"moving": {0: {}}})
+		return err == nil && len(listed) == 0
+	}, 30*time.Second, 100*time.Millisecond, "the reassignment completes")
+	md, err := adm.Metadata(ctx, "moving")
+	require.NoError(t, err)
+	assert.Equal(t, []int32{2, 3}, md.Topics["moving"].Partitions[0].Replicas)
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(filepath.Join(c.byID(1).DataDir, "moving-0"))
+		return os.IsNotExist(err)
+	}, 30*time.Second, 100*time.Millisecond, "broker 1 deletes its replica")
+
+	consumer := c.client(t, kgo.ConsumeTopics("moving"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var got []string
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for len(got) < 300 {
+		fs := consumer.PollFetches(pctx)
+		require.NoError(t, pctx.Err(), "consumed %d", len(got))
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	for i, v := range got {
+		require.Equal(t, strconv.Itoa(i), v)
 	}
 }

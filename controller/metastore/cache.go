@@ -152,12 +152,18 @@ func (c *cache) rebuild(name string) {
 		if s, ok := c.states[name][int32(i)]; ok {
 			st = s.st
 		}
+		replicas := p.Replicas
+		if len(st.Assigned) > 0 {
+			replicas = st.Assigned
+		}
 		t.Partitions[i] = PartitionState{
 			Partition:   int32(i),
-			Replicas:    slices.Clone(p.Replicas),
+			Replicas:    slices.Clone(replicas),
 			Leader:      st.Leader,
 			LeaderEpoch: st.LeaderEpoch,
 			ISR:         slices.Clone(st.ISR),
+			Adding:      slices.Clone(st.Adding),
+			Removing:    slices.Clone(st.Removing),
 		}
 	}
 	c.topics[name] = t

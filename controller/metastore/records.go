@@ -112,6 +112,11 @@ type stateRecord struct {
 	Leader      int32   `json:"leader"`
 	LeaderEpoch int32   `json:"leader_epoch"`
 	ISR         []int32 `json:"isr"`
+	// Assigned overrides the topic record's replicas once a reassignment
+	// changed them; Adding and Removing describe one in progress.
+	Assigned []int32 `json:"assigned,omitempty"`
+	Adding   []int32 `json:"adding,omitempty"`
+	Removing []int32 `json:"removing,omitempty"`
 }
 
 // brokerRecord is the value of P brokers/<id>.

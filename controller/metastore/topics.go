@@ -257,13 +257,19 @@ func (s *Store) prepareStateWrite(name string, expected, next PartitionState) (s
 		return stateWrite{}, fmt.Errorf("%w: partition %d of topic %s (it has %d)", ErrNotFound, p, name, len(t.Partitions))
 	}
 	cur := t.Partitions[p]
-	if cur.Leader != expected.Leader || cur.LeaderEpoch != expected.LeaderEpoch || !slices.Equal(cur.ISR, expected.ISR) {
-		return stateWrite{}, fmt.Errorf("%w: %s-%d is at leader %d epoch %d isr %v", ErrConflict, name, p, cur.Leader, cur.LeaderEpoch, cur.ISR)
+	if cur.Leader != expected.Leader || cur.LeaderEpoch != expected.LeaderEpoch || !slices.Equal(cur.ISR, expected.ISR) ||
+		!slices.Equal(cur.Replicas, expected.Replicas) || !slices.Equal(cur.Adding, expected.Adding) || !slices.Equal(cur.Removing, expected.Removing) {
+		return stateWrite{}, fmt.Errorf("%w: %s-%d is at leader %d epoch %d isr %v replicas %v", ErrConflict, name, p, cur.Leader, cur.LeaderEpoch, cur.ISR, cur.Replicas)
 	}
-	next.Replicas = cur.Replicas
+	if len(next.Replicas) == 0 {
+		next.Replicas = cur.Replicas // only a reassignment changes replicas
+	}
 	if err := validatePartition(name, next); err != nil {
 		return stateWrite{}, err
 	}
+	rec := toPartitionRecord(next).stateRecord
+	rec.Assigned = slices.Clone(next.Replicas)
+	rec.Adding, rec.Removing = slices.Clone(next.Adding), slices.Clone(next.Removing)
 	return stateWrite{
 		topic:     name,
 		partition: p,
@@ -271,7 +277,7 @@ func (s *Store) prepareStateWrite(name string, expected, next PartitionState) (s
 		topicRev:  entry.createRev,
 		key:       s.keys.partition(name, p),
 		stateRev:  stateRev,
-		value:     mustJSON(toPartitionRecord(next).stateRecord),
+		value:     mustJSON(rec),
 	}, nil
 }
 
@@ -333,6 +339,11 @@ func validatePartition(topic string, p PartitionState) error {
 	}
 	if p.LeaderEpoch < 0 {
 		return bad("negative leader epoch %d", p.LeaderEpoch)
+	}
+	for _, r := range append(slices.Clone(p.Adding), p.Removing...) {
+		if !seen[r] {
+			return bad("reassigned replica %d is not a replica", r)
+		}
 	}
 	inISR := map[int32]bool{}
 	for _, r := range p.ISR {

@@ -9,7 +9,14 @@ type PartitionState struct {
 	Leader      int32 // -1: none
 	LeaderEpoch int32
 	ISR         []int32
+	// Adding and Removing are the replicas a reassignment (KIP-455) adds
+	// and removes: while one runs, Replicas holds both the old and the new
+	// ones; it ends when every target replica is in sync.
+	Adding, Removing []int32
 }
+
+// Reassigning reports whether a reassignment runs.
+func (p PartitionState) Reassigning() bool { return len(p.Adding) > 0 || len(p.Removing) > 0 }
 
 // Topic is a topic as stored.
 type Topic struct {
