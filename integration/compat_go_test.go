@@ -525,7 +525,7 @@ func franzGoMember(k *kafkad) startMember {
 func TestCompatFranzGoClient(t *testing.T) {
 	const client = "franz-go"
 	version := modVersion("github.com/twmb/franz-go")
-	k := startKafkad(t, goCompatBroker)
+	k := startCompatKafkad(t, goCompatBroker)
 	read := readKgo(k)
 
 	produceCheck := func(name, topic string, ackless bool, opts ...kgo.Opt) {
@@ -798,7 +798,7 @@ func saramaMember(k *kafkad) startMember {
 func TestCompatSarama(t *testing.T) {
 	const client = "sarama"
 	version := modVersion("github.com/IBM/sarama")
-	k := startKafkad(t, goCompatBroker)
+	k := startCompatKafkad(t, goCompatBroker)
 	base := func() *sarama.Config { return saramaConfig(sarama.V3_6_0_0) }
 
 	produceCheck := func(name, topic string, cfg *sarama.Config, ackless bool) {
@@ -1201,7 +1201,7 @@ func readIdle(ctx context.Context, read func(context.Context) (kafka.Message, er
 func TestCompatKafkaGo(t *testing.T) {
 	const client = "kafka-go"
 	version := modVersion("github.com/segmentio/kafka-go")
-	k := startKafkad(t, goCompatBroker)
+	k := startCompatKafkad(t, goCompatBroker)
 
 	produceCheck := func(name, topic string, acks kafka.RequiredAcks, codec kafka.Compression) {
 		compatCheck(t, client, version, name, func(t *testing.T) {

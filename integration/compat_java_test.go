@@ -164,7 +164,7 @@ func javaProduce(t *testing.T, cl *kgo.Client, recs []*kgo.Record) {
 // TestCompatJavaTools drives Apache Kafka's command-line tools against one
 // broker.
 func TestCompatJavaTools(t *testing.T) {
-	k := startKafkad(t, brokerOpts{})
+	k := startCompatKafkad(t, brokerOpts{})
 	ctx := context.Background()
 	adm := kadm.NewClient(k.client(t))
 	adminCfg := javaAdminConfig(t)
@@ -216,10 +216,13 @@ func TestCompatJavaTools(t *testing.T) {
 		assert.Equal(t, "1", head[4])
 		// Apache Kafka lists min.insync.replicas here too: a subset, then.
 		assert.Subset(t, strings.Split(head[5], ","), []string{"retention.ms=3600000", "max.message.bytes=200000"})
-		parts := regexp.MustCompile(`(?m)^\tTopic: `+topic+`\tPartition: (\d+)\tLeader: 1\tReplicas: 1\tIsr: 1\b`).FindAllStringSubmatch(out, -1)
+		v := viewOf(t, k, topic)
+		parts := regexp.MustCompile(`(?m)^\tTopic: `+topic+`\tPartition: (\d+)\tLeader: (\d+)\tReplicas: (\d+)\tIsr: (\d+)\b`).FindAllStringSubmatch(out, -1)
 		require.Len(t, parts, 5, "describe output:\n%s", out)
 		for i, m := range parts {
 			assert.Equal(t, strconv.Itoa(i), m[1])
+			d := v.partitions[int32(i)]
+			assert.Equal(t, []string{fmt.Sprint(d.Leader), fmt.Sprint(d.Replicas[0]), fmt.Sprint(d.ISR[0])}, m[2:], "partition %d", i)
 		}
 
 		admin(t, javaTopicCommand, "--delete", "--topic", topic)
@@ -491,7 +494,7 @@ func javaClientLines(out, kind string) [][]string {
 // program on kafka-clients: an idempotent producer, and a consumer group of
 // two members.
 func TestCompatJavaClients(t *testing.T) {
-	k := startKafkad(t, brokerOpts{})
+	k := startCompatKafkad(t, brokerOpts{})
 	ctx := context.Background()
 	adm := kadm.NewClient(k.client(t))
 	classes := t.TempDir()

@@ -50,7 +50,7 @@ func jsProduce(t *testing.T, k *kafkad, recs []*kgo.Record) []scriptRecord {
 // resuming, and group offsets through the admin client.
 func TestCompatKafkaJS(t *testing.T) {
 	const client = "kafkajs"
-	k := startKafkad(t, brokerOpts{extra: []string{"--num.partitions=3"}})
+	k := startCompatKafkad(t, brokerOpts{extra: []string{"--num.partitions=3"}})
 	ctx := context.Background()
 	adm := kadm.NewClient(k.client(t))
 	script := func(t *testing.T, name string, stdin any) string {
@@ -187,9 +187,18 @@ func TestCompatKafkaJS(t *testing.T) {
 		assert.Equal(t, true, got["createTopics"]["created"])
 		assert.Equal(t, false, got["createTopics again"]["created"], "an existing topic is not created again")
 		assert.Equal(t, []any{"kjs-admin", "kjs-admin-doomed"}, got["listTopics"]["topics"])
+		v := viewOf(t, k, "kjs-admin")
+		floats := func(xs []int32) []any {
+			out := []any{}
+			for _, x := range xs {
+				out = append(out, float64(x))
+			}
+			return out
+		}
 		var parts []any
-		for p := 0; p < 4; p++ {
-			parts = append(parts, map[string]any{"partition": float64(p), "leader": 1.0, "replicas": []any{1.0}, "isr": []any{1.0}, "error": 0.0})
+		for p := int32(0); p < 4; p++ {
+			d := v.partitions[p]
+			parts = append(parts, map[string]any{"partition": float64(p), "leader": float64(d.Leader), "replicas": floats(d.Replicas), "isr": floats(d.ISR), "error": 0.0})
 		}
 		assert.Equal(t, []any{map[string]any{"name": "kjs-admin", "partitions": parts}}, got["fetchTopicMetadata"]["topics"])
 		assert.Equal(t, 0.0, got["describeConfigs"]["errorCode"])
@@ -207,10 +216,12 @@ func TestCompatKafkaJS(t *testing.T) {
 			map[string]any{"partition": 1.0, "offset": 30.0},
 			map[string]any{"partition": 2.0, "offset": 30.0},
 		}, got["fetchTopicOffsetsByTimestamp"]["partitions"])
-		host, port, _ := strings.Cut(k.Addr, ":")
-		pn, _ := strconv.Atoi(port)
-		assert.Equal(t, []any{[]any{1.0, host, float64(pn)}}, got["describeCluster"]["brokers"])
-		assert.Equal(t, 1.0, got["describeCluster"]["controller"])
+		var nodes []any
+		for _, b := range v.brokers {
+			nodes = append(nodes, []any{float64(b.NodeID), b.Host, float64(b.Port)})
+		}
+		assert.Equal(t, nodes, got["describeCluster"]["brokers"])
+		assert.Equal(t, float64(v.controller), got["describeCluster"]["controller"])
 
 		// franz-go sees the same topics, partitions and configuration.
 		md, err := adm.BrokerMetadata(ctx)

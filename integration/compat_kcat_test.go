@@ -32,7 +32,7 @@ func kcatVersion() string {
 // keys and headers under every codec, consume back from the beginning and
 // from an offset, and a topic auto-created by producing.
 func TestCompatKcat(t *testing.T) {
-	k := startKafkad(t, brokerOpts{extra: []string{"--num.partitions=3"}})
+	k := startCompatKafkad(t, brokerOpts{extra: []string{"--num.partitions=3"}})
 	version := kcatVersion()
 	kcat := func(t *testing.T, stdin string, args ...string) string {
 		t.Helper()
@@ -45,11 +45,22 @@ func TestCompatKcat(t *testing.T) {
 
 	compatCheck(t, "kcat", version, "metadata", func(t *testing.T) {
 		out := kcat(t, "", "-L", "-t", "kcat-meta")
-		assert.Contains(t, out, "1 brokers:")
-		assert.Contains(t, out, "broker 1 at "+k.Addr)
+		v := viewOf(t, k, "kcat-meta")
+		assert.Contains(t, out, fmt.Sprintf("%d brokers:", len(v.brokers)))
+		for _, b := range v.brokers {
+			assert.Contains(t, out, fmt.Sprintf("broker %d at %s:%d", b.NodeID, b.Host, b.Port))
+		}
 		assert.Contains(t, out, `topic "kcat-meta" with 4 partitions:`)
-		for p := 0; p < 4; p++ {
-			assert.Contains(t, out, fmt.Sprintf("partition %d, leader 1, replicas: 1, isrs: 1", p))
+		ids := func(xs []int32) string {
+			s := make([]string, len(xs))
+			for i, x := range xs {
+				s[i] = fmt.Sprint(x)
+			}
+			return strings.Join(s, ",")
+		}
+		for p := int32(0); p < 4; p++ {
+			d := v.partitions[p]
+			assert.Contains(t, out, fmt.Sprintf("partition %d, leader %d, replicas: %s, isrs: %s", p, d.Leader, ids(d.Replicas), ids(d.ISR)))
 		}
 	})
 

@@ -73,6 +73,7 @@ func compatCheck(t *testing.T, client, version, check string, fn func(t *testing
 	}
 	missing, isPending := pending[client+" | "+check]
 	runPending := os.Getenv("KAFKAD_COMPAT_PENDING") == "1"
+	client = compatClientName(client)
 	row := compatRow{client: client, version: version, check: check}
 	if isPending && !runPending {
 		row.outcome = "pending"

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,8 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkad/kafkad/controller/embedetcd"
 )
 
 // kafkadBin is the binary built by TestMain.
@@ -79,8 +84,11 @@ type kafkad struct {
 	DataDir string
 	args    []string
 	cmd     *exec.Cmd
-	out     *syncBuffer
-	exited  chan struct{}
+	// siblings are the other brokers of a compat cluster: they stop and
+	// start with this one (see startCompatKafkad).
+	siblings []*kafkad
+	out      *syncBuffer
+	exited   chan struct{}
 }
 
 // brokerOpts configure startKafkad.
@@ -141,6 +149,14 @@ func (k *kafkad) running() bool {
 // Start (re)starts the process with the same arguments and data dir.
 func (k *kafkad) Start() {
 	k.t.Helper()
+	for _, s := range k.siblings {
+		s.start()
+	}
+	k.start()
+}
+
+func (k *kafkad) start() {
+	k.t.Helper()
 	k.cmd = exec.Command(kafkadBin, k.args...)
 	k.cmd.Stdout, k.cmd.Stderr = k.out, k.out
 	require.NoError(k.t, k.cmd.Start())
@@ -180,6 +196,14 @@ func (k *kafkad) waitReady() {
 // Stop sends SIGTERM and waits for a clean exit.
 func (k *kafkad) Stop() {
 	k.t.Helper()
+	k.stop()
+	for _, s := range k.siblings {
+		s.stop()
+	}
+}
+
+func (k *kafkad) stop() {
+	k.t.Helper()
 	_ = k.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-k.exited:
@@ -204,4 +228,77 @@ func (k *kafkad) client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 	require.NoError(t, err)
 	t.Cleanup(cl.Close)
 	return cl
+}
+
+// compatBrokers is how many brokers the client compatibility checks run
+// against: KAFKAD_COMPAT_BROKERS (1 by default; `make test` also runs them
+// with 3).
+func compatBrokers() int {
+	if os.Getenv("KAFKAD_COMPAT_BROKERS") == "3" {
+		return 3
+	}
+	return 1
+}
+
+// compatClientName marks report rows of a three-broker run.
+func compatClientName(client string) string {
+	if compatBrokers() == 3 {
+		return client + " (3 brokers)"
+	}
+	return client
+}
+
+// startCompatKafkad starts what a compatibility check talks to: one
+// broker, or with KAFKAD_COMPAT_BROKERS=3 three brokers on an external
+// etcd (auto-created topics with RF=3, min.insync.replicas=2), returned
+// as the first broker with the others as siblings that stop and start
+// with it.
+func startCompatKafkad(t *testing.T, o brokerOpts) *kafkad {
+	t.Helper()
+	if compatBrokers() == 1 {
+		return startKafkad(t, o)
+	}
+	etcd := embedetcd.StartTest(t, zerolog.Nop())
+	var ks []*kafkad
+	for id := int32(1); id <= 3; id++ {
+		bo := brokerOpts{etcdEndpoints: etcd.Endpoints(), id: id,
+			extra: append([]string{"--default.replication.factor=3", "--broker.session.timeout.ms=3000"}, o.extra...)}
+		ks = append(ks, startKafkad(t, bo))
+	}
+	ks[0].siblings = ks[1:]
+	return ks[0]
+}
+
+// clusterView is the brokers, controller and partition placement of a
+// topic as kafkad reports them, for checks that compare a client's view
+// with it (whatever the number of brokers).
+type clusterView struct {
+	brokers    []kadm.BrokerDetail // sorted by id
+	controller int32
+	partitions map[int32]kadm.PartitionDetail
+}
+
+func viewOf(t *testing.T, k *kafkad, topic string) clusterView {
+	t.Helper()
+	md, err := kadm.NewClient(k.client(t)).Metadata(context.Background(), topic)
+	require.NoError(t, err)
+	v := clusterView{brokers: md.Brokers, controller: md.Controller, partitions: map[int32]kadm.PartitionDetail{}}
+	for p, d := range md.Topics[topic].Partitions {
+		v.partitions[p] = d
+	}
+	return v
+}
+
+// leaders is the set of partition leaders, sorted.
+func (v clusterView) leaders() []int32 {
+	seen := map[int32]bool{}
+	var out []int32
+	for _, p := range v.partitions {
+		if !seen[p.Leader] {
+			seen[p.Leader] = true
+			out = append(out, p.Leader)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
