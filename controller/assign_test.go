@@ -67,3 +67,50 @@ func TestCheckAssignment(t *testing.T) {
 		})
 	}
 }
+
+func TestAssignReplicasRacks(t *testing.T) {
+	racks := map[int32]string{1: "a", 2: "a", 3: "b", 4: "b", 5: "c", 6: "c"}
+	ids := []int32{1, 2, 3, 4, 5, 6}
+	got, err := AssignReplicasRacks(ids, racks, 0, 12, 3)
+	require.NoError(t, err)
+	leaders := map[int32]int{}
+	for p, r := range got {
+		require.Len(t, r, 3)
+		seen := map[string]bool{}
+		for _, id := range r {
+			assert.False(t, seen[racks[id]], "partition %d: %v puts two replicas on rack %s", p, r, racks[id])
+			seen[racks[id]] = true
+		}
+		leaders[r[0]]++
+	}
+	assert.Equal(t, map[int32]int{1: 2, 2: 2, 3: 2, 4: 2, 5: 2, 6: 2}, leaders, "leaders spread evenly")
+
+	// More replicas than racks: racks are covered, then replicas repeat racks.
+	two, err := AssignReplicasRacks([]int32{1, 2, 3, 4}, map[int32]string{1: "a", 2: "a", 3: "b", 4: "b"}, 0, 4, 3)
+	require.NoError(t, err)
+	for _, r := range two {
+		assert.Len(t, r, 3)
+		assert.ElementsMatch(t, []string{"a", "b"}, uniqueRacks(r, map[int32]string{1: "a", 2: "a", 3: "b", 4: "b"}))
+	}
+
+	plain, err := AssignReplicasRacks(ids, nil, 3, 7, 2)
+	require.NoError(t, err)
+	old, err := AssignReplicas(ids, 3, 7, 2)
+	require.NoError(t, err)
+	assert.Equal(t, old, plain, "no racks: the rack-unaware placement")
+
+	_, err = AssignReplicasRacks(ids, map[int32]string{1: "a"}, 0, 1, 1)
+	require.ErrorIs(t, err, ErrInvalidReplicaAssignment, "some brokers without a rack")
+}
+
+func uniqueRacks(ids []int32, racks map[int32]string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, id := range ids {
+		if !seen[racks[id]] {
+			seen[racks[id]] = true
+			out = append(out, racks[id])
+		}
+	}
+	return out
+}

@@ -87,7 +87,7 @@ func (c *Controller) CreateTopic(ctx context.Context, spec TopicSpec, validateOn
 		}
 	} else {
 		var err error
-		if assignment, err = AssignReplicas(brokers, 0, spec.Partitions, spec.ReplicationFactor); err != nil {
+		if assignment, err = AssignReplicasRacks(brokers, c.racks(), 0, spec.Partitions, spec.ReplicationFactor); err != nil {
 			return metastore.Topic{}, err
 		}
 	}
@@ -139,7 +139,7 @@ func (c *Controller) CreatePartitions(ctx context.Context, name string, count in
 		}
 	} else {
 		var err error
-		if assignment, err = AssignReplicas(brokers, current, count-current, int16(len(t.Partitions[0].Replicas))); err != nil {
+		if assignment, err = AssignReplicasRacks(brokers, c.racks(), current, count-current, int16(len(t.Partitions[0].Replicas))); err != nil {
 			return metastore.Topic{}, err
 		}
 	}
@@ -154,4 +154,18 @@ func (c *Controller) CreatePartitions(ctx context.Context, name string, count in
 	}
 	c.log.Info().Str("topic", name).Int32("partitions", count).Msg("partitions added")
 	return grown, nil
+}
+
+// racks returns the live brokers' racks (nil when none has one).
+func (c *Controller) racks() map[int32]string {
+	var out map[int32]string
+	for _, b := range c.store.Brokers() {
+		if b.Rack != "" {
+			if out == nil {
+				out = map[int32]string{}
+			}
+			out[b.ID] = b.Rack
+		}
+	}
+	return out
 }
