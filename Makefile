@@ -84,7 +84,7 @@ test-integration:
 # on this machine: franz-go workloads and Kafka's perf tools, reported as
 # kafkad/Kafka ratios. `bin/kbench --kafkad=bin/kafkad` alone needs no Java.
 bench: build $(CACHE)/java.stamp
-	$(BIN)/kbench --kafkad=$(BIN)/kafkad --kafka-lib=$(CACHE)/java/lib
+	$(BIN)/kbench --kafkad=$(BIN)/kafkad --kafka-lib=$(CACHE)/java/lib --rf3
 
 # A short run of every fuzz target.
 FUZZTIME ?= 10s

@@ -47,6 +47,7 @@ type options struct {
 	compression string
 	timeout     time.Duration
 	keepTopics  bool
+	rf3         bool
 }
 
 var codecs = map[string]kgo.CompressionCodec{
@@ -73,6 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.compression, "compression", "none", "producer compression: none, gzip, snappy, lz4 or zstd")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
 	fs.BoolVar(&o.keepTopics, "keep-topics", false, "with --brokers, leave the benchmark topics behind")
+	fs.BoolVar(&o.rf3, "rf3", false, "with --kafkad, also measure a three-broker kafkad cluster with RF=3 against the single broker")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -123,6 +125,8 @@ type brokerRun struct {
 	consumerPerf    consumerPerf
 	producerPerfErr error
 	consumerPerfErr error
+	rf              int16 // topics' replication factor (0: 1)
+	noPerfTools     bool  // skip Kafka's perf tools
 }
 
 // reference describes the Apache Kafka used with --kafka-lib.
@@ -158,6 +162,14 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 	if err := benchSubject(ctx, o, subject, suffix, stderr); err != nil {
 		return err
+	}
+	var cluster *brokerRun
+	if o.rf3 && o.kafkad != "" {
+		cluster = &brokerRun{label: "RF=3"}
+		if err := benchCluster(ctx, o, cluster, suffix+"r3", stderr); err != nil {
+			return err
+		}
+		defer printReplication(stdout, subject, cluster)
 	}
 	if o.kafkaLib == "" {
 		printReport(stdout, o, subject.target, machine(), subject.results)
@@ -251,11 +263,11 @@ func benchBroker(ctx context.Context, o options, r *brokerRun, seeds []string, f
 	for _, s := range append(warmSpecs, specs...) {
 		topics = append(topics, s.topic)
 	}
-	if o.kafkaLib != "" {
+	if o.kafkaLib != "" && !r.noPerfTools {
 		topics = append(topics, perfTopic)
 	}
 	for _, topic := range topics {
-		if _, err := adm.CreateTopic(ctx, int32(o.partitions), 1, nil, topic); err != nil {
+		if _, err := adm.CreateTopic(ctx, int32(o.partitions), max(r.rf, 1), nil, topic); err != nil {
 			return fmt.Errorf("creating topic %s: %w", topic, err)
 		}
 		if !fresh && !o.keepTopics {
@@ -293,7 +305,7 @@ func benchBroker(ctx context.Context, o options, r *brokerRun, seeds []string, f
 	}
 	r.results = append(r.results, res)
 
-	if o.kafkaLib == "" {
+	if o.kafkaLib == "" || r.noPerfTools {
 		return nil
 	}
 	addr := strings.Join(seeds, ",")

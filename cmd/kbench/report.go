@@ -224,3 +224,34 @@ func (r result) mibPerSec() float64 {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
+
+// printReplication shows the three-broker RF=3 cluster against the single
+// kafkad: what replication costs.
+func printReplication(w io.Writer, single, cluster *brokerRun) {
+	fmt.Fprintf(w, "\nreplication: %s\n", cluster.target)
+	fmt.Fprintf(w, "%-24s %-7s %9s %8s %10s %8s %9s %9s %9s %9s\n",
+		"workload", "broker", "records", "seconds", "records/s", "MiB/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms")
+	for i, c := range cluster.results {
+		if i >= len(single.results) {
+			break
+		}
+		s := single.results[i]
+		for j, row := range []struct {
+			label string
+			res   result
+		}{{"RF=1", s}, {"RF=3", c}} {
+			name := ""
+			if j == 0 {
+				name = s.name
+			}
+			fmt.Fprintf(w, "%-24s %-7s %9d %8.2f %10.0f %8.1f", name, row.label, row.res.records, row.res.elapsed.Seconds(), row.res.rate(), row.res.mibPerSec())
+			if h := row.res.latency; h != nil {
+				fmt.Fprintf(w, " %9s %9s %9s %9s\n", ms(h.Percentile(50)), ms(h.Percentile(99)), ms(h.Percentile(99.9)), ms(h.Max()))
+			} else {
+				fmt.Fprintf(w, " %9s %9s %9s %9s\n", "-", "-", "-", "-")
+			}
+		}
+		fmt.Fprintf(w, "%-24s %-7s %9s %8s %10s %8s\n", "", "ratio", "", "", ratio(c.rate(), s.rate()), ratio(c.mibPerSec(), s.mibPerSec()))
+	}
+	fmt.Fprintln(w, "ratio = RF=3 / RF=1 (kafkad), same machine, same invocation; the three brokers share its CPUs and disk")
+}
