@@ -50,16 +50,10 @@ type brokerProc struct {
 // from kafkad's defaults match the Apache Kafka reference (startKafka).
 func startBroker(ctx context.Context, bin string, partitions int, stderr io.Writer) (*brokerProc, error) {
 	return startRetrying(func() (*brokerProc, error) {
-		dir, err := os.MkdirTemp("", "kbench-")
+		dir, ports, addr, err := workspace("kbench-", 3)
 		if err != nil {
 			return nil, err
 		}
-		ports, err := freePorts(3)
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 		cmd := exec.Command(bin,
 			"--broker.id=1",
 			"--log.dirs="+filepath.Join(dir, "data"),
@@ -72,6 +66,19 @@ func startBroker(ctx context.Context, bin string, partitions int, stderr io.Writ
 		)
 		return launch(ctx, "kafkad", dir, addr, cmd, stderr)
 	})
+}
+
+// workspace makes a temp dir and picks n free loopback ports for a broker;
+// addr is 127.0.0.1 on the first port.
+func workspace(prefix string, n int) (dir string, ports []int, addr string, err error) {
+	if dir, err = os.MkdirTemp("", prefix); err != nil {
+		return "", nil, "", err
+	}
+	if ports, err = freePorts(n); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, "", err
+	}
+	return dir, ports, net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])), nil
 }
 
 // startRetrying calls start again, up to startAttempts times, while it

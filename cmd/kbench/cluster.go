@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,16 +60,10 @@ func benchCluster(ctx context.Context, o options, r *brokerRun, suffix string, s
 
 func startClusterBroker(ctx context.Context, bin string, id int, endpoints []string, partitions int, stderr io.Writer) (*brokerProc, error) {
 	return startRetrying(func() (*brokerProc, error) {
-		dir, err := os.MkdirTemp("", "kbench-")
+		dir, _, addr, err := workspace("kbench-", 1)
 		if err != nil {
 			return nil, err
 		}
-		ports, err := freePorts(1)
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 		cmd := exec.Command(bin,
 			"--broker.id="+strconv.Itoa(id),
 			"--log.dirs="+filepath.Join(dir, "data"),

@@ -93,16 +93,10 @@ func javaClassPath(lib string) string { return filepath.Join(lib, "*") }
 // on free loopback ports, waiting until it answers.
 func startKafka(ctx context.Context, java, lib, heap string, partitions int, stderr io.Writer) (*brokerProc, error) {
 	return startRetrying(func() (*brokerProc, error) {
-		dir, err := os.MkdirTemp("", "kbench-kafka-")
+		dir, ports, addr, err := workspace("kbench-kafka-", 2)
 		if err != nil {
 			return nil, err
 		}
-		ports, err := freePorts(2)
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 		controller := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
 		props := filepath.Join(dir, "server.properties")
 		err = os.WriteFile(props, []byte(kafkaProperties(filepath.Join(dir, "data"), addr, controller, partitions)), 0o644)
