@@ -33,9 +33,16 @@ func testLogger(t testing.TB) zerolog.Logger {
 
 func startTestBroker(t *testing.T, edit ...func(*Config)) *testBroker {
 	t.Helper()
+	etcd := embedetcd.StartTest(t, testLogger(t))
+	return startTestBrokerOn(t, etcd.Endpoints(), edit...)
+}
+
+// startTestBrokerOn starts an in-process broker on a running etcd, so
+// that several brokers can share one.
+func startTestBrokerOn(t *testing.T, endpoints []string, edit ...func(*Config)) *testBroker {
+	t.Helper()
 	logger := testLogger(t)
-	etcd := embedetcd.StartTest(t, logger)
-	client, err := metastore.Dial(etcd.Endpoints(), logger)
+	client, err := metastore.Dial(endpoints, logger)
 	require.NoError(t, err)
 	t.Cleanup(func() { client.Close() })
 	store := metastore.New(client, "/kafkad/", logger)

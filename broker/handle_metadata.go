@@ -17,6 +17,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -26,12 +27,23 @@ import (
 	"github.com/kafkad/kafkad/protocol"
 )
 
+// metadataSyncTimeout bounds the wait for the store to catch up with etcd
+// before answering Metadata.
+const metadataSyncTimeout = 2 * time.Second
+
 // notComputed is the authorized-operations value meaning "not requested".
 const notComputed = -2147483648
 
 func (b *Broker) handleMetadata(ctx context.Context, r *protocol.Request) kmsg.Response {
 	req := r.Body.(*kmsg.MetadataRequest)
 	resp := kmsg.NewPtrMetadataResponse()
+	// Catch up with etcd first, so a topic another broker just created or
+	// deleted is already seen here. On failure the cache answers.
+	syncCtx, cancel := context.WithTimeout(ctx, metadataSyncTimeout)
+	if err := b.store.Sync(syncCtx); err != nil {
+		b.log.Debug().Err(err).Msg("metadata answered from a cache that may be behind")
+	}
+	cancel()
 	resp.ClusterID = &b.clusterID
 	resp.ControllerID = b.controllerID()
 	resp.AuthorizedOperations = notComputed

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -11,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkad/kafkad/controller/embedetcd"
 )
 
 func createTopic(t *testing.T, cl *kgo.Client, name string, partitions int32, configs map[string]*string) {
@@ -390,4 +393,30 @@ func TestListOffsetsByTimestamp(t *testing.T) {
 	require.NoError(t, err)
 	o, _ = after.Lookup("ts", 0)
 	assert.Equal(t, int64(3), o.Offset, "kadm maps 'none' to the end offset")
+}
+
+// TestMetadataSeesOtherBrokersWrites: a topic deleted through one broker
+// is gone from the next Metadata answer of another (kafkajs lists topics
+// right after deleting them, from whichever broker it picks).
+func TestMetadataSeesOtherBrokersWrites(t *testing.T) {
+	etcd := embedetcd.StartTest(t, testLogger(t))
+	a := startTestBrokerOn(t, etcd.Endpoints())
+	b := startTestBrokerOn(t, etcd.Endpoints(), func(c *Config) { c.BrokerID = 2 })
+	ca, cb := a.client(t), b.client(t)
+	ctx := context.Background()
+	for i := 0; i < 20; i++ {
+		name := fmt.Sprintf("seen-%d", i)
+		createTopic(t, ca, name, 1, nil)
+		md := kmsg.NewPtrMetadataRequest()
+		md.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr(name)}}
+		resp, err := md.RequestWith(ctx, cb.Broker(2))
+		require.NoError(t, err)
+		require.Equal(t, int16(0), resp.Topics[0].ErrorCode, "created through broker 1, seen by broker 2 at once")
+
+		_, err = kadm.NewClient(ca).DeleteTopics(ctx, name)
+		require.NoError(t, err)
+		resp, err = md.RequestWith(ctx, cb.Broker(2))
+		require.NoError(t, err)
+		require.Equal(t, kerr.UnknownTopicOrPartition.Code, resp.Topics[0].ErrorCode, "deleted through broker 1, gone from broker 2 at once")
+	}
 }

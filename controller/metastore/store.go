@@ -287,6 +287,23 @@ func (s *Store) advance(rev int64) {
 
 // waitRev returns once the cache has applied rev, so a write's caller
 // reads its own write from the cache.
+// Sync waits until the cache holds every change etcd had committed when
+// it was called: a linearizable read gives the current revision. A broker
+// answering Metadata after Sync shows what any other broker's write that
+// finished before the request did (read-your-writes across brokers).
+func (s *Store) Sync(ctx context.Context) error {
+	if err := s.running(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	resp, err := s.client.Get(ctx, s.keys.clusterID(), clientv3.WithCountOnly())
+	if err != nil {
+		return fmt.Errorf("metastore: sync: %w", err)
+	}
+	return s.waitRev(ctx, resp.Header.Revision)
+}
+
 func (s *Store) waitRev(ctx context.Context, rev int64) error {
 	ctx, cancel := context.WithTimeout(ctx, cacheWait)
 	defer cancel()
