@@ -66,12 +66,7 @@ func (b *Broker) control(c *metastore.Controllership) {
 			continue
 		case <-tick.C:
 		}
-		live := map[int32]bool{}
-		for _, bi := range b.store.Brokers() {
-			live[bi.ID] = true
-		}
-		topics := b.store.Topics()
-		isLive := func(id int32) bool { return live[id] }
+		topics, isLive := b.store.Topics(), b.liveBrokers()
 		changes := controller.LeaderChanges(topics, isLive, unclean)
 		if len(changes) == 0 {
 			changes = controller.ReassignmentChanges(topics, isLive)

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -62,7 +63,7 @@ type fetcher struct {
 func (fs *fetchers) follow(part *partition, st metastore.PartitionState) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	following := st.Leader >= 0 && st.Leader != fs.b.cfg.BrokerID && containsID(st.Replicas, fs.b.cfg.BrokerID)
+	following := st.Leader >= 0 && st.Leader != fs.b.cfg.BrokerID && slices.Contains(st.Replicas, fs.b.cfg.BrokerID)
 	for id, f := range fs.byLeader {
 		if id != st.Leader || !following {
 			f.remove(part.tp)
@@ -89,15 +90,6 @@ func (fs *fetchers) drop(tp storage.TopicPartition) {
 	for _, f := range fs.byLeader {
 		f.remove(tp)
 	}
-}
-
-func containsID(ids []int32, id int32) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }
 
 func (f *fetcher) add(p *partition) {

@@ -90,12 +90,3 @@ func (b *Broker) electLeader(ctx context.Context, topic string, st metastore.Par
 		Int32("leader", next.Leader).Int32("leader_epoch", next.LeaderEpoch).Str("election", fmt.Sprint(typ)).Msg("leader elected on request")
 	return nil
 }
-
-// liveBrokers reports whether a broker is registered now.
-func (b *Broker) liveBrokers() func(int32) bool {
-	live := map[int32]bool{}
-	for _, bi := range b.store.Brokers() {
-		live[bi.ID] = true
-	}
-	return func(id int32) bool { return live[id] }
-}

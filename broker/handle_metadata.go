@@ -57,10 +57,11 @@ func (b *Broker) handleMetadata(ctx context.Context, r *protocol.Request) kmsg.R
 		resp.Brokers = append(resp.Brokers, rb)
 	}
 
+	live := b.liveBrokers()
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
 		for _, t := range b.store.Topics() {
-			resp.Topics = append(resp.Topics, b.metadataTopic(t, nil))
+			resp.Topics = append(resp.Topics, b.metadataTopic(t, nil, live))
 		}
 		return resp
 	}
@@ -86,7 +87,7 @@ func (b *Broker) handleMetadata(ctx context.Context, r *protocol.Request) kmsg.R
 		if err != nil && rt.Topic != nil {
 			t.Name = *rt.Topic
 		}
-		resp.Topics = append(resp.Topics, b.metadataTopic(t, err))
+		resp.Topics = append(resp.Topics, b.metadataTopic(t, err, live))
 	}
 	return resp
 }
@@ -116,7 +117,7 @@ func (b *Broker) autoCreate(ctx context.Context, name string, allowed bool) (met
 	return t, err
 }
 
-func (b *Broker) metadataTopic(t metastore.Topic, err error) kmsg.MetadataResponseTopic {
+func (b *Broker) metadataTopic(t metastore.Topic, err error, live func(int32) bool) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic = &name
@@ -127,10 +128,6 @@ func (b *Broker) metadataTopic(t metastore.Topic, err error) kmsg.MetadataRespon
 		mt.ErrorCode = errorCode(err)
 		return mt
 	}
-	live := map[int32]bool{}
-	for _, bi := range b.store.Brokers() {
-		live[bi.ID] = true
-	}
 	for _, st := range t.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = st.Partition
@@ -140,11 +137,11 @@ func (b *Broker) metadataTopic(t metastore.Topic, err error) kmsg.MetadataRespon
 		mp.ISR = st.ISR
 		mp.OfflineReplicas = []int32{}
 		for _, r := range st.Replicas {
-			if !live[r] {
+			if !live(r) {
 				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
 			}
 		}
-		if st.Leader < 0 || !live[st.Leader] {
+		if st.Leader < 0 || !live(st.Leader) {
 			// No leader, or one that died before the controller moved it:
 			// clients retry after refreshing metadata.
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code

@@ -49,6 +49,12 @@ type follower struct {
 	lastFetchLeoL int64 // the leader's log end offset at its last fetch
 }
 
+// newFollower is a follower not heard from yet, counted as caught up now
+// so that it is not dropped from the ISR before it had a chance to fetch.
+func newFollower(now time.Time) *follower {
+	return &follower{leo: -1, caughtUpAt: now, lastFetchAt: now}
+}
+
 func newPartition(tp storage.TopicPartition, topicID [16]byte, log *storage.Log, self int32) *partition {
 	return &partition{tp: tp, topicID: topicID, log: log, self: self, appended: make(chan struct{}), hw: log.LogStartOffset()}
 }
@@ -95,7 +101,7 @@ func (p *partition) setState(st metastore.PartitionState, minInsync int32) (beca
 		p.followers = map[int32]*follower{}
 		for _, r := range st.Replicas {
 			if r != p.self {
-				p.followers[r] = &follower{leo: -1, caughtUpAt: now, lastFetchAt: now}
+				p.followers[r] = newFollower(now)
 			}
 		}
 		p.hw = min(max(p.hw, p.log.LogStartOffset()), p.log.LogEndOffset())
@@ -105,7 +111,7 @@ func (p *partition) setState(st metastore.PartitionState, minInsync int32) (beca
 		now := time.Now()
 		for _, r := range st.Replicas {
 			if _, ok := p.followers[r]; !ok && r != p.self {
-				p.followers[r] = &follower{leo: -1, caughtUpAt: now, lastFetchAt: now}
+				p.followers[r] = newFollower(now)
 			}
 		}
 		for r := range p.followers {

@@ -10,6 +10,15 @@ import (
 	"github.com/kafkad/kafkad/storage"
 )
 
+// liveBrokers reports whether a broker is registered now.
+func (b *Broker) liveBrokers() func(int32) bool {
+	live := map[int32]bool{}
+	for _, bi := range b.store.Brokers() {
+		live[bi.ID] = true
+	}
+	return func(id int32) bool { return live[id] }
+}
+
 // requestTopic names the topic a request refers to: by id when byID (the
 // versions of KIP-516), else by the name given.
 func (b *Broker) requestTopic(byID bool, name string, id [16]byte) (string, error) {

@@ -25,11 +25,9 @@ func (b *Broker) controlledShutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), controlledShutdownTimeout)
 	defer cancel()
 	for {
-		live := map[int32]bool{}
-		for _, bi := range b.store.Brokers() {
-			live[bi.ID] = bi.ID != b.cfg.BrokerID
-		}
-		changes, remaining := controller.ShutdownLeaders(b.store.Topics(), b.cfg.BrokerID, func(id int32) bool { return live[id] })
+		// ShutdownLeaders never hands a partition to the stopping broker,
+		// live as it still is.
+		changes, remaining := controller.ShutdownLeaders(b.store.Topics(), b.cfg.BrokerID, b.liveBrokers())
 		for _, ch := range changes {
 			if _, err := b.store.SetPartitionState(ctx, ch.Topic, ch.Expected, ch.Next); err != nil {
 				b.log.Debug().Err(err).Str("topic", ch.Topic).Int32("partition", ch.Next.Partition).Msg("controlled shutdown: change not written; retrying")
