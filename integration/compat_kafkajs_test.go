@@ -257,46 +257,17 @@ func TestCompatKafkaJS(t *testing.T) {
 		}
 		want := jsProduce(t, k, recs)
 
-		got1, other := scriptLines(t, script(t, "group.js", map[string]any{
-			"brokers": []string{k.Addr}, "topic": topic, "group": group, "max": first}))
-		require.Len(t, got1, first)
-		next := map[int32]int64{}
-		for _, r := range got1 {
-			assert.Equal(t, next[*r.Partition], r.Offset, "partition %d consumed in order from the start", *r.Partition)
-			next[*r.Partition] = r.Offset + 1
-		}
-		var committed map[string]int64
-		require.NoError(t, json.Unmarshal(other["committed"], &committed))
-		fetched, err := adm.FetchOffsets(ctx, group)
-		require.NoError(t, err)
-		require.NoError(t, fetched.Error())
+		next, committed := checkGroupCommitResume(t, adm, topic, group, n, first, want,
+			func() string {
+				return script(t, "group.js", map[string]any{"brokers": []string{k.Addr}, "topic": topic, "group": group, "max": first})
+			},
+			func() string {
+				return script(t, "group.js", map[string]any{"brokers": []string{k.Addr}, "topic": topic, "group": group, "expect": n - first})
+			})
 		for p := int32(0); p < 3; p++ {
-			o, ok := fetched.Lookup(topic, p)
 			if next[p] == 0 {
-				assert.False(t, ok && o.At >= 0, "partition %d: nothing consumed, nothing committed", p)
 				assert.Equal(t, int64(-1), committed[strconv.Itoa(int(p))], "partition %d: kafkajs reads no commit", p)
-				continue
 			}
-			require.True(t, ok, "partition %d committed", p)
-			assert.Equal(t, next[p], o.At, "partition %d: committed offset as franz-go reads it", p)
-			assert.Equal(t, next[p], committed[strconv.Itoa(int(p))], "partition %d: committed offset as kafkajs reads it", p)
-		}
-
-		got2, other := scriptLines(t, script(t, "group.js", map[string]any{
-			"brokers": []string{k.Addr}, "topic": topic, "group": group, "expect": n - first}))
-		require.Len(t, got2, n-first)
-		for _, r := range got2 {
-			assert.Equal(t, next[*r.Partition], r.Offset, "partition %d resumed at the commit, in order", *r.Partition)
-			next[*r.Partition] = r.Offset + 1
-		}
-		scriptComparePartitioned(t, want, append(got1, got2...), nil)
-		require.NoError(t, json.Unmarshal(other["committed"], &committed))
-		assert.Equal(t, map[string]int64{"0": n / 3, "1": n / 3, "2": n / 3}, committed)
-		fetched, err = adm.FetchOffsets(ctx, group)
-		require.NoError(t, err)
-		for p := int32(0); p < 3; p++ {
-			o, _ := fetched.Lookup(topic, p)
-			assert.Equal(t, int64(n/3), o.At, "partition %d committed at its end", p)
 		}
 	})
 

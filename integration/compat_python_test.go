@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -416,47 +417,68 @@ func TestCompatPython(t *testing.T) {
 			want = append(want, scriptFromKgo(r))
 		}
 
-		// First member: takes 100 records and commits where it stopped.
-		got1, other := scriptLines(t, script(t, "ck_group.py", map[string]any{
-			"bootstrap": k.Addr, "topic": topic, "group": group, "max": first}))
-		require.Len(t, got1, first)
-		next := map[int32]int64{}
-		for _, r := range got1 {
-			assert.Equal(t, next[*r.Partition], r.Offset, "partition %d consumed in order from the start", *r.Partition)
-			next[*r.Partition] = r.Offset + 1
-		}
-		var committed map[string]int64
-		require.NoError(t, json.Unmarshal(other["committed"], &committed))
-		fetched, err := adm.FetchOffsets(ctx, group)
-		require.NoError(t, err)
-		require.NoError(t, fetched.Error())
-		for p := int32(0); p < 3; p++ {
-			o, ok := fetched.Lookup(topic, p)
-			if next[p] == 0 {
-				assert.False(t, ok && o.At >= 0, "partition %d: nothing consumed, nothing committed", p)
-				continue
-			}
-			require.True(t, ok, "partition %d committed", p)
-			assert.Equal(t, next[p], o.At, "partition %d: committed offset as franz-go reads it", p)
-			assert.Equal(t, next[p], committed[strconv.Itoa(int(p))], "partition %d: committed offset as the client reads it", p)
-		}
-
-		// Second member of the same group resumes at the commits and reads the rest.
-		got2, other := scriptLines(t, script(t, "ck_group.py", map[string]any{
-			"bootstrap": k.Addr, "topic": topic, "group": group, "max": nil}))
-		require.Len(t, got2, n-first)
-		for _, r := range got2 {
-			assert.Equal(t, next[*r.Partition], r.Offset, "partition %d resumed at the commit, in order", *r.Partition)
-			next[*r.Partition] = r.Offset + 1
-		}
-		scriptComparePartitioned(t, want, append(got1, got2...), nil)
-		require.NoError(t, json.Unmarshal(other["committed"], &committed))
-		assert.Equal(t, map[string]int64{"0": n / 3, "1": n / 3, "2": n / 3}, committed)
-		fetched, err = adm.FetchOffsets(ctx, group)
-		require.NoError(t, err)
-		for p := int32(0); p < 3; p++ {
-			o, _ := fetched.Lookup(topic, p)
-			assert.Equal(t, int64(n/3), o.At, "partition %d committed at its end", p)
-		}
+		// First member: takes 100 records and commits where it stopped;
+		// the second member of the same group resumes at the commits.
+		checkGroupCommitResume(t, adm, topic, group, n, first, want,
+			func() string {
+				return script(t, "ck_group.py", map[string]any{"bootstrap": k.Addr, "topic": topic, "group": group, "max": first})
+			},
+			func() string {
+				return script(t, "ck_group.py", map[string]any{"bootstrap": k.Addr, "topic": topic, "group": group, "max": nil})
+			})
 	})
+}
+
+// checkGroupCommitResume checks a client's group consumer in two runs of
+// one group on a 3-partition topic of n records: the first member reads
+// first records in per-partition order and commits where it stopped (as
+// franz-go and the client both read the commits back), the second resumes
+// at the commits and reads the rest, in order, every record exactly once,
+// and commits each partition's end. It returns the first run's read
+// positions and the commits the client read after it.
+func checkGroupCommitResume(t *testing.T, adm *kadm.Client, topic, group string, n, first int, want []scriptRecord,
+	firstMember, secondMember func() string,
+) (next map[int32]int64, firstCommitted map[string]int64) {
+	t.Helper()
+	ctx := context.Background()
+	got1, other := scriptLines(t, firstMember())
+	require.Len(t, got1, first)
+	next = map[int32]int64{}
+	for _, r := range got1 {
+		assert.Equal(t, next[*r.Partition], r.Offset, "partition %d consumed in order from the start", *r.Partition)
+		next[*r.Partition] = r.Offset + 1
+	}
+	require.NoError(t, json.Unmarshal(other["committed"], &firstCommitted))
+	fetched, err := adm.FetchOffsets(ctx, group)
+	require.NoError(t, err)
+	require.NoError(t, fetched.Error())
+	for p := int32(0); p < 3; p++ {
+		o, ok := fetched.Lookup(topic, p)
+		if next[p] == 0 {
+			assert.False(t, ok && o.At >= 0, "partition %d: nothing consumed, nothing committed", p)
+			continue
+		}
+		require.True(t, ok, "partition %d committed", p)
+		assert.Equal(t, next[p], o.At, "partition %d: committed offset as franz-go reads it", p)
+		assert.Equal(t, next[p], firstCommitted[strconv.Itoa(int(p))], "partition %d: committed offset as the client reads it", p)
+	}
+	firstNext := maps.Clone(next)
+
+	got2, other := scriptLines(t, secondMember())
+	require.Len(t, got2, n-first)
+	for _, r := range got2 {
+		assert.Equal(t, next[*r.Partition], r.Offset, "partition %d resumed at the commit, in order", *r.Partition)
+		next[*r.Partition] = r.Offset + 1
+	}
+	scriptComparePartitioned(t, want, append(got1, got2...), nil)
+	var committed map[string]int64
+	require.NoError(t, json.Unmarshal(other["committed"], &committed))
+	assert.Equal(t, map[string]int64{"0": int64(n / 3), "1": int64(n / 3), "2": int64(n / 3)}, committed)
+	fetched, err = adm.FetchOffsets(ctx, group)
+	require.NoError(t, err)
+	for p := int32(0); p < 3; p++ {
+		o, _ := fetched.Lookup(topic, p)
+		assert.Equal(t, int64(n/3), o.At, "partition %d committed at its end", p)
+	}
+	return firstNext, firstCommitted
 }
