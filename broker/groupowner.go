@@ -1,48 +1,89 @@
 package broker
 
 import (
-	"hash/fnv"
+	"context"
 	"time"
+	"unicode/utf16"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/kafkad/kafkad/controller/metastore"
 )
 
-// groupOwner is the broker that coordinates a group: the group id hashed
-// over the live brokers, so every broker computes the same owner from the
-// same membership. A membership change moves some groups; their members
-// get NOT_COORDINATOR, find the new owner, rejoin and resume from the
-// offsets in etcd. (The seam for coordinator shards assigned by the
-// controller.)
-func (b *Broker) groupOwner(group string) int32 {
-	brokers := b.store.Brokers()
-	if len(brokers) == 0 {
-		return -1
+// Groups are sharded as Kafka shards them: a group belongs to partition
+// abs(hashCode(group id)) mod N of __consumer_offsets (Java's String
+// hashCode, so a group has the same shard as on Apache Kafka), and the
+// leader of that partition coordinates it. The controller elects and
+// moves those leaders like any other, so coordinator failover is leader
+// failover: when a coordinator dies the controller elects another replica
+// of its shards, which loads their groups from etcd on first use. The
+// partitions hold no records (groups and offsets live in etcd); group
+// writes are fenced by the shard's leader epoch (metastore.Ownership).
+
+// groupShard is the partition of __consumer_offsets group belongs to.
+func groupShard(group string, partitions int) int32 {
+	var h int32
+	for _, u := range utf16.Encode([]rune(group)) {
+		h = 31*h + int32(u)
 	}
-	h := fnv.New32a()
-	h.Write([]byte(group))
-	return brokers[h.Sum32()%uint32(len(brokers))].ID
+	if h == -1<<31 {
+		h = 0 // Kafka's Utils.abs
+	} else if h < 0 {
+		h = -h
+	}
+	return h % int32(partitions)
+}
+
+// groupOwnership is the shard leadership that coordinates a group now;
+// the zero Ownership (Leader 0 never matches a real shard's Topic) when
+// __consumer_offsets does not exist yet.
+func (b *Broker) groupOwnership(group string) metastore.Ownership {
+	t, ok := b.store.Topic(offsetsTopic)
+	if !ok || len(t.Partitions) == 0 {
+		return metastore.Ownership{Leader: -1}
+	}
+	p := t.Partitions[groupShard(group, len(t.Partitions))]
+	return metastore.Ownership{Topic: offsetsTopic, Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch}
+}
+
+// groupOwner is the broker that coordinates a group, -1 if none does.
+func (b *Broker) groupOwner(group string) int32 {
+	return b.groupOwnership(group).Leader
 }
 
 // checkGroupOwner returns NOT_COORDINATOR for a group another broker
-// coordinates.
+// coordinates, COORDINATOR_NOT_AVAILABLE for one whose shard has no
+// leader.
 func (b *Broker) checkGroupOwner(group string) *kerr.Error {
-	if b.groupOwner(group) != b.cfg.BrokerID {
-		return kerr.NotCoordinator
+	switch b.groupOwner(group) {
+	case b.cfg.BrokerID:
+		return nil
+	case -1:
+		return kerr.CoordinatorNotAvailable
 	}
-	return nil
+	return kerr.NotCoordinator
 }
 
-// groupOwnershipLoop unloads the groups this broker no longer owns, so
-// that a group coming back later is read afresh from etcd.
+func (b *Broker) ownsGroup(group string) bool { return b.checkGroupOwner(group) == nil }
+
+// groupOwnershipLoop unloads the groups whose shard this broker no longer
+// leads at the epoch it loaded them under, and runs the offset retention
+// task (offsets.retention.check.interval.ms).
 func (b *Broker) groupOwnershipLoop() {
-	tick := time.NewTicker(500 * time.Millisecond)
+	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	expire := time.NewTicker(b.cfg.Group.RetentionCheck)
+	defer expire.Stop()
 	for {
 		select {
 		case <-b.ctx.Done():
 			return
 		case <-tick.C:
-			b.coord.Unload(func(group string) bool { return b.checkGroupOwner(group) != nil })
+			b.coord.Unload()
+		case <-expire.C:
+			ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
+			b.coord.ExpireOffsets(ctx, b.ownsGroup)
+			cancel()
 		}
 	}
 }

@@ -4,9 +4,10 @@ package broker
 //
 // v1: coordinator type (0 group, 1 transaction) and error messages. v3+:
 // flexible. v4+: batched keys (KIP-699). v6: share-group keys (KIP-932).
-// Groups are coordinated by this broker; transactions and share groups do
-// not exist yet, so those keys get COORDINATOR_NOT_AVAILABLE and
-// INVALID_REQUEST.
+// A group is coordinated by the leader of its partition of
+// __consumer_offsets (created by the first FindCoordinator); transactions
+// and share groups do not exist yet, so those keys get
+// COORDINATOR_NOT_AVAILABLE and INVALID_REQUEST.
 
 import (
 	"context"
@@ -39,8 +40,8 @@ func (b *Broker) handleFindCoordinator(_ context.Context, r *protocol.Request) k
 	return resp
 }
 
-// findCoordinator answers one key. The seam for a cluster: choosing the
-// broker that owns the key's coordinator shard.
+// findCoordinator answers one key: a group's coordinator is the leader of
+// its shard (groupowner.go).
 func (b *Broker) findCoordinator(key string, typ int8) kmsg.FindCoordinatorResponseCoordinator {
 	c := kmsg.NewFindCoordinatorResponseCoordinator()
 	c.Key, c.NodeID = key, -1
@@ -90,8 +91,10 @@ func (b *Broker) ensureOffsetsTopic() *kerr.Error {
 		Name:              offsetsTopic,
 		Partitions:        b.cfg.OffsetsTopicPartitions,
 		ReplicationFactor: int16(max(rf, 1)),
-		Configs:           map[string]string{"cleanup.policy": "compact"},
-		Internal:          true,
+		// The partitions only elect group coordinators: they hold no
+		// records, so any live replica may lead.
+		Configs:  map[string]string{"cleanup.policy": "compact", "unclean.leader.election.enable": "true"},
+		Internal: true,
 	}, false)
 	if err != nil && !errors.Is(err, metastore.ErrTopicExists) {
 		b.log.Warn().Err(err).Msg("cannot create " + offsetsTopic)

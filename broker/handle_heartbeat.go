@@ -14,14 +14,14 @@ import (
 	"github.com/kafkad/kafkad/protocol"
 )
 
-func (b *Broker) handleHeartbeat(_ context.Context, r *protocol.Request) kmsg.Response {
+func (b *Broker) handleHeartbeat(ctx context.Context, r *protocol.Request) kmsg.Response {
 	req := r.Body.(*kmsg.HeartbeatRequest)
 	resp := kmsg.NewPtrHeartbeatResponse()
 	if err := b.checkGroupOwner(req.Group); err != nil {
 		resp.ErrorCode = err.Code
 		return resp
 	}
-	if err := b.coord.Heartbeat(req); err != nil {
+	if err := b.coord.Heartbeat(ctx, req); err != nil {
 		resp.ErrorCode = err.Code
 	}
 	return resp

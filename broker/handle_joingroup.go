@@ -24,5 +24,5 @@ func (b *Broker) handleJoinGroup(ctx context.Context, r *protocol.Request) {
 		r.Respond(resp)
 		return
 	}
-	b.coord.Join(req, r.Header.ClientID, clientHost(ctx), func(resp *kmsg.JoinGroupResponse) { r.Respond(resp) })
+	b.coord.Join(ctx, req, r.Header.ClientID, clientHost(ctx), func(resp *kmsg.JoinGroupResponse) { r.Respond(resp) })
 }

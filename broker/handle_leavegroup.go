@@ -13,7 +13,7 @@ import (
 	"github.com/kafkad/kafkad/protocol"
 )
 
-func (b *Broker) handleLeaveGroup(_ context.Context, r *protocol.Request) kmsg.Response {
+func (b *Broker) handleLeaveGroup(ctx context.Context, r *protocol.Request) kmsg.Response {
 	req := r.Body.(*kmsg.LeaveGroupRequest)
 	resp := kmsg.NewPtrLeaveGroupResponse()
 	if err := b.checkGroupOwner(req.Group); err != nil {
@@ -21,7 +21,7 @@ func (b *Broker) handleLeaveGroup(_ context.Context, r *protocol.Request) kmsg.R
 		return resp
 	}
 	if req.Version < 3 {
-		if err := b.coord.Leave(req.Group, req.MemberID, nil); err != nil {
+		if err := b.coord.Leave(ctx, req.Group, req.MemberID, nil); err != nil {
 			resp.ErrorCode = err.Code
 		}
 		return resp
@@ -29,7 +29,7 @@ func (b *Broker) handleLeaveGroup(_ context.Context, r *protocol.Request) kmsg.R
 	for _, m := range req.Members {
 		rm := kmsg.NewLeaveGroupResponseMember()
 		rm.MemberID, rm.InstanceID = m.MemberID, m.InstanceID
-		if err := b.coord.Leave(req.Group, m.MemberID, m.InstanceID); err != nil {
+		if err := b.coord.Leave(ctx, req.Group, m.MemberID, m.InstanceID); err != nil {
 			rm.ErrorCode = err.Code
 		}
 		resp.Members = append(resp.Members, rm)

@@ -20,7 +20,7 @@ import (
 func (b *Broker) handleListGroups(ctx context.Context, r *protocol.Request) kmsg.Response {
 	req := r.Body.(*kmsg.ListGroupsRequest)
 	resp := kmsg.NewPtrListGroupsResponse()
-	groups, err := b.coord.List(ctx)
+	groups, err := b.coord.List(ctx, b.ownsGroup)
 	if err != nil {
 		b.log.Warn().Err(err).Msg("cannot list groups")
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
@@ -29,10 +29,7 @@ func (b *Broker) handleListGroups(ctx context.Context, r *protocol.Request) kmsg
 	matches := func(filter []string, v string) bool {
 		return len(filter) == 0 || slices.ContainsFunc(filter, func(f string) bool { return strings.EqualFold(f, v) })
 	}
-	for _, g := range groups {
-		if b.checkGroupOwner(g.ID) != nil {
-			continue // another broker lists it: admin clients ask every broker
-		}
+	for _, g := range groups { // this broker's only: admin clients ask every broker
 		if !matches(req.StatesFilter, g.State) || !matches(req.TypesFilter, "classic") {
 			continue
 		}

@@ -14,7 +14,7 @@ import (
 	"github.com/kafkad/kafkad/protocol"
 )
 
-func (b *Broker) handleSyncGroup(_ context.Context, r *protocol.Request) {
+func (b *Broker) handleSyncGroup(ctx context.Context, r *protocol.Request) {
 	req := r.Body.(*kmsg.SyncGroupRequest)
 	if err := b.checkGroupOwner(req.Group); err != nil {
 		resp := kmsg.NewPtrSyncGroupResponse()
@@ -22,5 +22,5 @@ func (b *Broker) handleSyncGroup(_ context.Context, r *protocol.Request) {
 		r.Respond(resp)
 		return
 	}
-	b.coord.Sync(req, func(resp *kmsg.SyncGroupResponse) { r.Respond(resp) })
+	b.coord.Sync(ctx, req, func(resp *kmsg.SyncGroupResponse) { r.Respond(resp) })
 }

@@ -56,7 +56,7 @@ func New(cfg Config, store *metastore.Store, logs *storage.Manager, logger zerol
 		parts: make(map[storage.TopicPartition]*partition),
 	}
 	b.pids = newProducerIDs(store)
-	b.coord = coordinator.New(cfg.Group, store, logger)
+	b.coord = coordinator.New(cfg.Group, store, b.groupOwnership, logger)
 	b.fetchers = newFetchers(b)
 	table, err := protocol.NewTable(b.apis()...)
 	if err != nil {

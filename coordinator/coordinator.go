@@ -18,13 +18,22 @@ import (
 	"github.com/kafkad/kafkad/controller/metastore"
 )
 
-// Store is where committed offsets live (the etcd metadata store).
+// Store is where groups and their committed offsets live (the etcd
+// metadata store). Writes are made under the ownership the group was
+// loaded with and fail with metastore.ErrFenced once it is stale.
 type Store interface {
+	LoadGroup(ctx context.Context, group string) ([]byte, error)
+	SaveGroup(ctx context.Context, group string, data []byte, own metastore.Ownership) error
 	LoadGroupOffsets(ctx context.Context, group string) (map[string]map[int32]metastore.CommittedOffset, error)
-	StoreGroupOffsets(ctx context.Context, group string, byTopic map[string]map[int32]metastore.CommittedOffset) error
-	DeleteGroup(ctx context.Context, group string) error
+	StoreGroupOffsets(ctx context.Context, group string, byTopic map[string]map[int32]metastore.CommittedOffset, own metastore.Ownership) error
+	DeleteGroup(ctx context.Context, group string, own metastore.Ownership) error
 	StoredGroups(ctx context.Context) ([]string, error)
 }
+
+// Ownership says which coordinator shard leadership a group is loaded
+// under (its partition of __consumer_offsets and that partition's leader
+// and epoch); the zero Ownership fences nothing.
+type Ownership func(group string) metastore.Ownership
 
 // Config holds the group settings, with Kafka's names and defaults.
 type Config struct {
@@ -33,6 +42,8 @@ type Config struct {
 	MaxSessionTimeout     time.Duration // group.max.session.timeout.ms
 	MaxSize               int           // group.max.size
 	MaxMetadataBytes      int           // offset.metadata.max.bytes
+	OffsetsRetention      time.Duration // offsets.retention.minutes
+	RetentionCheck        time.Duration // offsets.retention.check.interval.ms
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -43,29 +54,37 @@ func DefaultConfig() Config {
 		MaxSessionTimeout:     30 * time.Minute,
 		MaxSize:               math.MaxInt32,
 		MaxMetadataBytes:      4096,
+		OffsetsRetention:      7 * 24 * time.Hour,
+		RetentionCheck:        10 * time.Minute,
 	}
 }
 
 // Coordinator owns the groups this broker coordinates.
 type Coordinator struct {
-	cfg   Config
-	store Store
-	log   zerolog.Logger
-	now   func() time.Time
+	cfg       Config
+	store     Store
+	ownership Ownership
+	log       zerolog.Logger
+	now       func() time.Time
 
 	mu     sync.Mutex
 	groups map[string]*group
 	closed bool
 }
 
-// New returns a coordinator keeping offsets in store.
-func New(cfg Config, store Store, logger zerolog.Logger) *Coordinator {
+// New returns a coordinator keeping groups in store under the ownership
+// own gives (nil: unfenced).
+func New(cfg Config, store Store, own Ownership, logger zerolog.Logger) *Coordinator {
+	if own == nil {
+		own = func(string) metastore.Ownership { return metastore.Ownership{} }
+	}
 	return &Coordinator{
-		cfg:    cfg,
-		store:  store,
-		log:    logger.With().Str("component", "coordinator").Logger(),
-		now:    time.Now,
-		groups: map[string]*group{},
+		cfg:       cfg,
+		store:     store,
+		ownership: own,
+		log:       logger.With().Str("component", "coordinator").Logger(),
+		now:       time.Now,
+		groups:    map[string]*group{},
 	}
 }
 
@@ -78,40 +97,33 @@ func (c *Coordinator) Close() {
 	c.unloadAll(kerr.CoordinatorNotAvailable)
 }
 
-// Unload forgets the groups gone says this coordinator no longer owns:
-// their waiting members are answered NOT_COORDINATOR and find the new
-// owner, which reads the offsets from etcd.
-func (c *Coordinator) Unload(gone func(group string) bool) {
-	c.unload(gone, kerr.NotCoordinator)
+// Unload forgets the groups loaded under an ownership that no longer
+// holds (another broker leads their shard, or this one again at a later
+// epoch): their waiting members are answered NOT_COORDINATOR and find the
+// new owner, which loads the group from etcd.
+func (c *Coordinator) Unload() {
+	c.unload(func(g *group) bool { return g.own != c.ownership(g.id) }, kerr.NotCoordinator)
 }
 
 func (c *Coordinator) unloadAll(err *kerr.Error) {
-	c.unload(func(string) bool { return true }, err)
+	c.unload(func(*group) bool { return true }, err)
 }
 
-func (c *Coordinator) unload(gone func(group string) bool, err *kerr.Error) {
+func (c *Coordinator) unload(gone func(g *group) bool, err *kerr.Error) {
 	c.mu.Lock()
-	var unload []*group
-	for id, g := range c.groups {
-		if gone(id) {
-			unload = append(unload, g)
-			delete(c.groups, id)
-		}
+	groups := make([]*group, 0, len(c.groups))
+	for _, g := range c.groups {
+		groups = append(groups, g)
 	}
 	c.mu.Unlock()
-	for _, g := range unload {
+	for _, g := range groups {
 		g.mu.Lock()
-		g.state = stateDead
-		for _, m := range g.members {
-			m.stopSession()
-			m.failWaiting(err)
+		if g.state == stateDead || !g.loaded || !gone(g) {
+			g.mu.Unlock()
+			continue
 		}
-		if g.rebalance != nil {
-			g.rebalance.Stop()
-		}
-		for _, t := range g.pending {
-			t.Stop()
-		}
+		c.forget(g)
+		g.die(err)
 		g.mu.Unlock()
 		if err == kerr.NotCoordinator {
 			c.log.Info().Str("group", g.id).Msg("group unloaded: another broker coordinates it now")
@@ -138,54 +150,94 @@ func (c *Coordinator) newMemberID(clientID string) string {
 	return clientID + "-" + hex.EncodeToString(b[:])
 }
 
-// lockGroup returns the group locked, creating it when create is set; nil
-// when it does not exist (or the coordinator is closed).
-func (c *Coordinator) lockGroup(id string, create bool) *group {
+// lockGroup returns the group locked, loaded from the store the first
+// time this coordinator sees it. Without create, a group that neither runs
+// here nor is stored is nil. The error is for a group that cannot be
+// loaded (or a closed coordinator).
+func (c *Coordinator) lockGroup(ctx context.Context, id string, create bool) (*group, *kerr.Error) {
 	for {
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
-			return nil
+			return nil, kerr.CoordinatorNotAvailable
 		}
 		g := c.groups[id]
 		if g == nil {
-			if !create {
-				c.mu.Unlock()
-				return nil
-			}
 			g = newGroup(c, id)
 			c.groups[id] = g
 		}
 		c.mu.Unlock()
 		g.mu.Lock()
-		if g.state != stateDead {
-			return g
+		if g.state == stateDead {
+			g.mu.Unlock() // deleted or unloaded meanwhile: look again
+			continue
 		}
-		g.mu.Unlock() // deleted meanwhile: look again
+		if !g.loaded {
+			if err := g.load(ctx); err != nil {
+				c.log.Warn().Err(err).Str("group", id).Msg("cannot load group")
+				c.forget(g)
+				g.die(kerr.CoordinatorLoadInProgress)
+				g.mu.Unlock()
+				return nil, kerr.CoordinatorLoadInProgress
+			}
+		}
+		if !create && !g.exists() {
+			c.forget(g)
+			g.state = stateDead
+			g.mu.Unlock()
+			return nil, nil
+		}
+		return g, nil
 	}
 }
 
+// exists reports whether the group has anything: members, a stored
+// state, committed offsets, or a member id handed out.
+func (g *group) exists() bool {
+	return len(g.members) > 0 || g.stored || g.otherKind != "" || len(g.offsets) > 0 || len(g.pending) > 0
+}
+
 // Join handles JoinGroup; respond is called once, maybe later.
-func (c *Coordinator) Join(req *kmsg.JoinGroupRequest, clientID, host string, respond func(*kmsg.JoinGroupResponse)) {
+func (c *Coordinator) Join(ctx context.Context, req *kmsg.JoinGroupRequest, clientID, host string, respond func(*kmsg.JoinGroupResponse)) {
 	if req.Group == "" {
 		respond(joinError(req.MemberID, kerr.InvalidGroupID))
 		return
 	}
-	g := c.lockGroup(req.Group, true)
-	if g == nil {
-		respond(joinError(req.MemberID, kerr.CoordinatorNotAvailable))
+	g, err := c.lockGroup(ctx, req.Group, true)
+	if err != nil {
+		respond(joinError(req.MemberID, err))
 		return
 	}
 	defer g.mu.Unlock()
+	if g.otherKind != "" {
+		respond(joinError(req.MemberID, kerr.InconsistentGroupProtocol))
+		return
+	}
 	g.join(req, clientID, host, respond)
 }
 
+// lockClassic returns a classic group that exists, locked, or the error a
+// member of no such group gets.
+func (c *Coordinator) lockClassic(ctx context.Context, id string) (*group, *kerr.Error) {
+	g, err := c.lockGroup(ctx, id, false)
+	switch {
+	case err != nil:
+		return nil, err
+	case g == nil:
+		return nil, kerr.UnknownMemberID
+	case g.otherKind != "":
+		g.mu.Unlock()
+		return nil, kerr.UnknownMemberID
+	}
+	return g, nil
+}
+
 // Sync handles SyncGroup; respond is called once, maybe later.
-func (c *Coordinator) Sync(req *kmsg.SyncGroupRequest, respond func(*kmsg.SyncGroupResponse)) {
-	g := c.lockGroup(req.Group, false)
-	if g == nil {
+func (c *Coordinator) Sync(ctx context.Context, req *kmsg.SyncGroupRequest, respond func(*kmsg.SyncGroupResponse)) {
+	g, err := c.lockClassic(ctx, req.Group)
+	if err != nil {
 		resp := kmsg.NewPtrSyncGroupResponse()
-		resp.ErrorCode = kerr.UnknownMemberID.Code
+		resp.ErrorCode = err.Code
 		respond(resp)
 		return
 	}
@@ -194,36 +246,23 @@ func (c *Coordinator) Sync(req *kmsg.SyncGroupRequest, respond func(*kmsg.SyncGr
 }
 
 // Heartbeat handles Heartbeat.
-func (c *Coordinator) Heartbeat(req *kmsg.HeartbeatRequest) *kerr.Error {
-	g := c.lockGroup(req.Group, false)
-	if g == nil {
-		return kerr.UnknownMemberID
+func (c *Coordinator) Heartbeat(ctx context.Context, req *kmsg.HeartbeatRequest) *kerr.Error {
+	g, err := c.lockClassic(ctx, req.Group)
+	if err != nil {
+		return err
 	}
 	defer g.mu.Unlock()
 	return g.heartbeat(req)
 }
 
 // Leave handles one member of a LeaveGroup.
-func (c *Coordinator) Leave(groupID, memberID string, instance *string) *kerr.Error {
-	g := c.lockGroup(groupID, false)
-	if g == nil {
-		return kerr.UnknownMemberID
-	}
-	defer g.mu.Unlock()
-	return g.leave(memberID, instance)
-}
-
-// loadOffsets reads the group's committed offsets once.
-func (g *group) loadOffsets(ctx context.Context) error {
-	if g.offsetsLoaded {
-		return nil
-	}
-	offsets, err := g.c.store.LoadGroupOffsets(ctx, g.id)
+func (c *Coordinator) Leave(ctx context.Context, groupID, memberID string, instance *string) *kerr.Error {
+	g, err := c.lockClassic(ctx, groupID)
 	if err != nil {
 		return err
 	}
-	g.offsets, g.offsetsLoaded = offsets, true
-	return nil
+	defer g.mu.Unlock()
+	return g.leave(memberID, instance)
 }
 
 // OffsetCommit is one partition of a commit.
@@ -244,14 +283,17 @@ func (c *Coordinator) Commit(ctx context.Context, groupID, memberID string, inst
 	if groupID == "" {
 		return kerr.InvalidGroupID
 	}
-	g := c.lockGroup(groupID, generation < 0)
-	if g == nil {
-		if generation < 0 {
-			return kerr.CoordinatorNotAvailable
-		}
+	g, err := c.lockGroup(ctx, groupID, generation < 0)
+	switch {
+	case err != nil:
+		return err
+	case g == nil:
 		return kerr.IllegalGeneration
 	}
 	defer g.mu.Unlock()
+	if g.otherKind != "" {
+		return kerr.UnknownMemberID
+	}
 	switch {
 	case generation < 0 && memberID == "" && len(g.members) == 0:
 		// A standalone consumer storing its position.
@@ -261,10 +303,6 @@ func (c *Coordinator) Commit(ctx context.Context, groupID, memberID string, inst
 		if _, err := g.checkMember(memberID, instance, generation); err != nil {
 			return err
 		}
-	}
-	if err := g.loadOffsets(ctx); err != nil {
-		c.log.Warn().Err(err).Str("group", groupID).Msg("cannot load committed offsets")
-		return kerr.CoordinatorLoadInProgress
 	}
 	defer c.dropIfUnused(g)
 	now := c.now().UnixMilli()
@@ -295,11 +333,11 @@ func (c *Coordinator) Commit(ctx context.Context, groupID, memberID string, inst
 	if len(changed) == 0 {
 		return nil
 	}
-	if err := c.store.StoreGroupOffsets(ctx, groupID, changed); err != nil {
-		c.log.Warn().Err(err).Str("group", groupID).Msg("cannot store committed offsets")
+	if err := c.store.StoreGroupOffsets(ctx, groupID, changed, g.own); err != nil {
+		failed := g.storeFailed(err, "cannot store committed offsets")
 		for i := range commits {
 			if commits[i].Err == nil {
-				commits[i].Err = kerr.CoordinatorNotAvailable
+				commits[i].Err = failed
 			}
 		}
 		return nil
@@ -322,15 +360,11 @@ type FetchedOffset struct {
 // Fetch returns committed offsets: of the partitions asked for, or of
 // every partition when topics is nil.
 func (c *Coordinator) Fetch(ctx context.Context, groupID string, topics map[string][]int32) ([]FetchedOffset, *kerr.Error) {
-	g := c.lockGroup(groupID, true)
-	if g == nil {
-		return nil, kerr.CoordinatorNotAvailable
+	g, err := c.lockGroup(ctx, groupID, true)
+	if err != nil {
+		return nil, err
 	}
 	defer g.mu.Unlock()
-	if err := g.loadOffsets(ctx); err != nil {
-		c.log.Warn().Err(err).Str("group", groupID).Msg("cannot load committed offsets")
-		return nil, kerr.CoordinatorLoadInProgress
-	}
 	defer c.dropIfUnused(g)
 	var out []FetchedOffset
 	add := func(topic string, p int32) {
@@ -365,14 +399,10 @@ func (c *Coordinator) Fetch(ctx context.Context, groupID string, topics map[stri
 // dropIfUnused forgets an in-memory group that has neither members nor
 // offsets (made by a fetch or commit that stored nothing). Called locked.
 func (c *Coordinator) dropIfUnused(g *group) {
-	if g.state != stateEmpty || len(g.members) > 0 || len(g.pending) > 0 || len(g.offsets) > 0 {
+	if g.state != stateEmpty || g.exists() {
 		return
 	}
-	c.mu.Lock()
-	if c.groups[g.id] == g {
-		delete(c.groups, g.id)
-	}
-	c.mu.Unlock()
+	c.forget(g)
 	g.state = stateDead
 }
 
@@ -394,33 +424,32 @@ type GroupSummary struct {
 	Members      []kmsg.DescribeGroupsResponseGroupMember
 }
 
-// List returns every group: those in memory and those with stored offsets
-// (Empty).
-func (c *Coordinator) List(ctx context.Context) ([]GroupSummary, error) {
+// List returns the groups owns says this coordinator owns: those in
+// memory and those stored in etcd (loaded to show their state).
+func (c *Coordinator) List(ctx context.Context, owns func(group string) bool) ([]GroupSummary, error) {
 	stored, err := c.store.StoredGroups(ctx)
 	if err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
-	ids := make(map[string]*group, len(c.groups))
-	for id, g := range c.groups {
-		ids[id] = g
+	for id := range c.groups {
+		stored = append(stored, id)
 	}
 	c.mu.Unlock()
-	for _, id := range stored {
-		if _, ok := ids[id]; !ok {
-			ids[id] = nil
-		}
-	}
-	out := make([]GroupSummary, 0, len(ids))
-	for _, id := range sortedKeys(ids) {
-		g := ids[id]
-		if g == nil {
-			out = append(out, GroupSummary{ID: id, State: stateEmpty.String()})
+	slices.Sort(stored)
+	out := make([]GroupSummary, 0, len(stored))
+	for _, id := range slices.Compact(stored) {
+		if !owns(id) {
 			continue
 		}
-		g.mu.Lock()
-		if g.state != stateDead {
+		g, err := c.lockGroup(ctx, id, false)
+		if err != nil {
+			return nil, err
+		}
+		if g == nil {
+			continue
+		}
+		if g.otherKind == "" {
 			out = append(out, GroupSummary{ID: id, State: g.state.String(), ProtocolType: g.protocolType})
 		}
 		g.mu.Unlock()
@@ -428,22 +457,18 @@ func (c *Coordinator) List(ctx context.Context) ([]GroupSummary, error) {
 	return out, nil
 }
 
-// ErrGroupNotFound is returned for a group that neither runs here nor has
-// stored offsets.
+// ErrGroupNotFound is returned for a group that neither runs here nor is
+// stored.
 var ErrGroupNotFound = errors.New("coordinator: group not found")
 
 // Describe returns a group with its members; metadata and assignments are
 // shown once the group is Stable, as Kafka does.
 func (c *Coordinator) Describe(ctx context.Context, id string) (GroupSummary, error) {
-	g := c.lockGroup(id, false)
+	g, kerrr := c.lockGroup(ctx, id, false)
+	if kerrr != nil {
+		return GroupSummary{}, kerrr
+	}
 	if g == nil {
-		stored, err := c.store.StoredGroups(ctx)
-		if err != nil {
-			return GroupSummary{}, err
-		}
-		if slices.Contains(stored, id) {
-			return GroupSummary{ID: id, State: stateEmpty.String()}, nil
-		}
 		return GroupSummary{ID: id, State: stateDead.String()}, ErrGroupNotFound
 	}
 	defer g.mu.Unlock()
@@ -473,32 +498,22 @@ func (c *Coordinator) Describe(ctx context.Context, id string) (GroupSummary, er
 
 // Delete removes an empty group and its offsets.
 func (c *Coordinator) Delete(ctx context.Context, id string) *kerr.Error {
-	g := c.lockGroup(id, true)
-	if g == nil {
-		return kerr.CoordinatorNotAvailable
+	g, err := c.lockGroup(ctx, id, false)
+	switch {
+	case err != nil:
+		return err
+	case g == nil:
+		return kerr.GroupIDNotFound
 	}
 	defer g.mu.Unlock()
 	if len(g.members) > 0 || g.state != stateEmpty {
 		return kerr.NonEmptyGroup
 	}
-	if err := g.loadOffsets(ctx); err != nil {
-		return kerr.CoordinatorLoadInProgress
+	if err := c.store.DeleteGroup(ctx, id, g.own); err != nil {
+		return g.storeFailed(err, "cannot delete group")
 	}
-	if len(g.offsets) == 0 && g.generation == 0 {
-		c.dropIfUnused(g)
-		return kerr.GroupIDNotFound
-	}
-	if err := c.store.DeleteGroup(ctx, id); err != nil {
-		c.log.Warn().Err(err).Str("group", id).Msg("cannot delete group")
-		return kerr.CoordinatorNotAvailable
-	}
-	g.offsets = map[string]map[int32]metastore.CommittedOffset{}
-	c.mu.Lock()
-	if c.groups[id] == g {
-		delete(c.groups, id)
-	}
-	c.mu.Unlock()
-	g.state = stateDead
+	c.forget(g)
+	g.die(kerr.CoordinatorNotAvailable)
 	c.log.Info().Str("group", id).Msg("group deleted")
 	return nil
 }
@@ -507,22 +522,16 @@ func (c *Coordinator) Delete(ctx context.Context, id string) *kerr.Error {
 // the group's members subscribe to the topic (GROUP_SUBSCRIBED_TO_TOPIC,
 // per partition in errs).
 func (c *Coordinator) DeleteOffsets(ctx context.Context, id string, topics map[string][]int32) (map[string]*kerr.Error, *kerr.Error) {
-	g := c.lockGroup(id, false)
-	if g == nil {
-		stored, err := c.store.StoredGroups(ctx)
-		if err != nil || !slices.Contains(stored, id) {
-			return nil, kerr.GroupIDNotFound
-		}
-		if g = c.lockGroup(id, true); g == nil {
-			return nil, kerr.CoordinatorNotAvailable
-		}
+	g, err := c.lockGroup(ctx, id, false)
+	switch {
+	case err != nil:
+		return nil, err
+	case g == nil:
+		return nil, kerr.GroupIDNotFound
 	}
 	defer g.mu.Unlock()
 	if len(g.members) > 0 && g.protocolType != "consumer" {
 		return nil, kerr.NonEmptyGroup
-	}
-	if err := g.loadOffsets(ctx); err != nil {
-		return nil, kerr.CoordinatorLoadInProgress
 	}
 	subscribed := g.subscribedTopics()
 	errs := map[string]*kerr.Error{}
@@ -544,8 +553,8 @@ func (c *Coordinator) DeleteOffsets(ctx context.Context, id string, topics map[s
 		}
 		changed[topic] = next
 	}
-	if err := c.store.StoreGroupOffsets(ctx, id, changed); err != nil {
-		return nil, kerr.CoordinatorNotAvailable
+	if err := c.store.StoreGroupOffsets(ctx, id, changed, g.own); err != nil {
+		return nil, g.storeFailed(err, "cannot delete offsets")
 	}
 	for topic, parts := range changed {
 		if len(parts) == 0 {
@@ -560,19 +569,5 @@ func (c *Coordinator) DeleteOffsets(ctx context.Context, id string, topics map[s
 // subscribedTopics reads the consumer protocol subscriptions of the
 // members.
 func (g *group) subscribedTopics() map[string]bool {
-	out := map[string]bool{}
-	if g.protocolType != "consumer" {
-		return out
-	}
-	for _, m := range g.members {
-		meta := m.metadataFor(g.protocol)
-		var sub kmsg.ConsumerMemberMetadata
-		if err := sub.ReadFrom(meta); err != nil {
-			continue
-		}
-		for _, t := range sub.Topics {
-			out[t] = true
-		}
-	}
-	return out
+	return subscribedTopicsOf(g.protocolType, g.protocol, g.members)
 }

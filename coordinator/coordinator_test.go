@@ -33,7 +33,7 @@ func newTestCoordinator(t *testing.T, store Store) *Coordinator {
 	cfg := DefaultConfig()
 	cfg.InitialRebalanceDelay = 0
 	cfg.MinSessionTimeout = 10 * time.Millisecond
-	c := New(cfg, store, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	c := New(cfg, store, nil, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
 	t.Cleanup(c.Close)
 	return c
 }
@@ -54,7 +54,7 @@ func joinReq(group, member string, session time.Duration, protocols ...string) *
 // answer.
 func join(c *Coordinator, req *kmsg.JoinGroupRequest) <-chan *kmsg.JoinGroupResponse {
 	ch := make(chan *kmsg.JoinGroupResponse, 1)
-	c.Join(req, "client", "/127.0.0.1", func(r *kmsg.JoinGroupResponse) { ch <- r })
+	c.Join(context.Background(), req, "client", "/127.0.0.1", func(r *kmsg.JoinGroupResponse) { ch <- r })
 	return ch
 }
 
@@ -65,7 +65,7 @@ func syncGroup(c *Coordinator, group, member string, generation int32, assignmen
 		req.GroupAssignment = append(req.GroupAssignment, kmsg.SyncGroupRequestGroupAssignment{MemberID: id, MemberAssignment: []byte(a)})
 	}
 	ch := make(chan *kmsg.SyncGroupResponse, 1)
-	c.Sync(req, func(r *kmsg.SyncGroupResponse) { ch <- r })
+	c.Sync(context.Background(), req, func(r *kmsg.SyncGroupResponse) { ch <- r })
 	return ch
 }
 
@@ -83,7 +83,7 @@ func recv[T any](t *testing.T, ch <-chan T) T {
 func heartbeat(c *Coordinator, group, member string, generation int32) *kerr.Error {
 	req := kmsg.NewPtrHeartbeatRequest()
 	req.Group, req.MemberID, req.Generation = group, member, generation
-	return c.Heartbeat(req)
+	return c.Heartbeat(context.Background(), req)
 }
 
 // joinNew does the KIP-394 round trip and returns the member id.
@@ -144,12 +144,12 @@ func TestGroupLifecycle(t *testing.T) {
 	assert.Len(t, desc.Members, 2)
 
 	// The leader leaves: b rejoins alone and becomes leader.
-	require.Nil(t, c.Leave(g, a, nil))
+	require.Nil(t, c.Leave(context.Background(), g, a, nil))
 	jb = recv(t, join(c, joinReq(g, b, time.Minute, "roundrobin", "range")))
 	assert.Equal(t, int32(3), jb.Generation)
 	assert.Equal(t, b, jb.LeaderID)
 	assert.Equal(t, "roundrobin", *jb.Protocol, "the one member's first choice")
-	require.Nil(t, c.Leave(g, b, nil))
+	require.Nil(t, c.Leave(context.Background(), g, b, nil))
 	desc, err = c.Describe(context.Background(), g)
 	require.NoError(t, err)
 	assert.Equal(t, "Empty", desc.State)
@@ -191,14 +191,19 @@ func TestStaticMemberRejoinKeepsAssignment(t *testing.T) {
 	require.Equal(t, int16(0), first.ErrorCode, "static members skip the member id round trip")
 	recv(t, syncGroup(c, g, first.MemberID, 1, map[string]string{first.MemberID: "mine"}))
 
-	// The same instance restarts: a new member id, the old one fenced, and
-	// (as it is the only member, and so the leader) a new generation.
+	// The same instance restarts: a new member id, the old one fenced, the
+	// same generation and assignment; as the leader it is told to skip
+	// the assignment (KIP-814).
 	again := recv(t, join(c, req))
 	require.Equal(t, int16(0), again.ErrorCode)
 	assert.NotEqual(t, first.MemberID, again.MemberID)
+	assert.Equal(t, first.Generation, again.Generation, "no rebalance")
+	assert.True(t, again.SkipAssignment)
+	assert.Equal(t, again.MemberID, again.LeaderID)
+	assert.Equal(t, "mine", string(recv(t, syncGroup(c, g, again.MemberID, again.Generation, nil)).MemberAssignment))
 	hb := kmsg.NewPtrHeartbeatRequest()
 	hb.Group, hb.MemberID, hb.Generation, hb.InstanceID = g, first.MemberID, again.Generation, &inst
-	assert.Equal(t, kerr.FencedInstanceID, c.Heartbeat(hb))
+	assert.Equal(t, kerr.FencedInstanceID, c.Heartbeat(context.Background(), hb))
 }
 
 func TestOffsetsCommitFetchAndSurviveRestart(t *testing.T) {
@@ -244,7 +249,7 @@ func TestOffsetsCommitFetchAndSurviveRestart(t *testing.T) {
 	assert.Equal(t, kerr.UnknownMemberID, c.Commit(ctx, "active", "", nil, -1, one), "no standalone commits while the group has members")
 	assert.Nil(t, c.Commit(ctx, "active", a, nil, 1, one))
 
-	groups, err := c.List(ctx)
+	groups, err := c.List(ctx, func(string) bool { return true })
 	require.NoError(t, err)
 	states := map[string]string{}
 	for _, g := range groups {

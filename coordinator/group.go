@@ -75,18 +75,26 @@ type group struct {
 	rebalance    *time.Timer // ends the join phase at the rebalance timeout
 	notBefore    time.Time   // the initial rebalance delay of a group starting from Empty
 
-	offsets       map[string]map[int32]metastore.CommittedOffset
-	offsetsLoaded bool
+	stateSince time.Time // when the group entered its state
+
+	// Loaded from the store on first use, under the shard ownership own;
+	// stored says the store holds a document for it. otherKind is the
+	// kind of a stored group of another protocol (KIP-848 "consumer").
+	loaded, stored bool
+	own            metastore.Ownership
+	otherKind      string
+	offsets        map[string]map[int32]metastore.CommittedOffset
 }
 
 func newGroup(c *Coordinator, id string) *group {
 	return &group{
-		c:       c,
-		id:      id,
-		members: map[string]*member{},
-		static:  map[string]string{},
-		pending: map[string]*time.Timer{},
-		offsets: map[string]map[int32]metastore.CommittedOffset{},
+		c:          c,
+		id:         id,
+		members:    map[string]*member{},
+		static:     map[string]string{},
+		pending:    map[string]*time.Timer{},
+		offsets:    map[string]map[int32]metastore.CommittedOffset{},
+		stateSince: c.now(),
 	}
 }
 
@@ -152,11 +160,13 @@ func (g *group) join(req *kmsg.JoinGroupRequest, clientID, host string, respond 
 	}
 
 	var m *member
+	replaced := false
 	memberID := req.MemberID
 	switch {
 	case memberID == "" && instance != "":
 		if oldID, ok := g.static[instance]; ok {
 			m = g.replaceStatic(oldID, g.c.newMemberID(clientID))
+			replaced = true
 		}
 	case memberID == "" && req.Version >= 4:
 		// KIP-394: hand out the id first; the member joins with it.
@@ -210,8 +220,23 @@ func (g *group) join(req *kmsg.JoinGroupRequest, clientID, host string, respond 
 	m.stopSession()
 
 	// A known member rejoining a settled group with nothing changed gets
-	// the current generation back; anything else is a rebalance.
-	if (g.state == stateStable || g.state == stateCompleting) && !changed && m.id != g.leader && m.joinedGenerationAt == g.generation {
+	// the current generation back; anything else is a rebalance. A static
+	// member coming back under a new member id (KIP-345) keeps its
+	// assignment the same way, the leader too: it is told to skip the
+	// assignment (KIP-814) and the replaced id is stored.
+	settled := (g.state == stateStable || g.state == stateCompleting) && !changed && m.joinedGenerationAt == g.generation
+	switch {
+	case settled && replaced && g.state == stateStable:
+		if err := g.save(); err != nil {
+			return // the group is unloaded: every waiting member was answered
+		}
+		resp := g.joinResponse(m)
+		resp.SkipAssignment = m.id == g.leader
+		m.join(resp)
+		m.join = nil
+		g.startSession(m)
+		return
+	case settled && m.id != g.leader:
 		m.join(g.joinResponse(m))
 		m.join = nil
 		g.startSession(m)
@@ -290,7 +315,7 @@ func (g *group) prepareRebalance(reason string) {
 	}
 	g.c.log.Info().Str("group", g.id).Str("from", g.state.String()).Int32("generation", g.generation).
 		Str("reason", reason).Msg("group rebalancing")
-	g.state = statePreparing
+	g.setState(statePreparing)
 	if g.rebalance != nil {
 		g.rebalance.Stop()
 	}
@@ -330,15 +355,18 @@ func (g *group) completeJoin() {
 		m.assignment = nil
 	}
 	if len(g.members) == 0 {
-		g.state, g.protocol, g.leader = stateEmpty, "", ""
+		g.protocol, g.leader = "", ""
+		g.setState(stateEmpty)
 		g.c.log.Info().Str("group", g.id).Int32("generation", g.generation).Msg("group is empty")
+		_ = g.save() // logged; a fenced group is unloaded
+
 		return
 	}
 	if g.members[g.leader] == nil {
 		g.leader = g.order[0]
 	}
 	g.protocol = g.selectProtocol()
-	g.state = stateCompleting
+	g.setState(stateCompleting)
 	g.c.log.Info().Str("group", g.id).Int32("generation", g.generation).Int("members", len(g.members)).
 		Str("protocol", g.protocol).Str("leader", g.leader).Msg("group joined; awaiting assignment")
 	for _, id := range g.order {
@@ -494,7 +522,25 @@ func (g *group) sync(req *kmsg.SyncGroupRequest, respond func(*kmsg.SyncGroupRes
 				o.assignment = a.MemberAssignment
 			}
 		}
-		g.state = stateStable
+		g.setState(stateStable)
+		if err := g.save(); err != nil {
+			if g.state == stateDead {
+				return // unloaded: every waiting member was answered
+			}
+			// Not stored: this generation cannot stand. Members are
+			// told and the group rebalances, as Kafka does.
+			for _, o := range g.members {
+				o.assignment = nil
+				if o.sync != nil {
+					resp := kmsg.NewPtrSyncGroupResponse()
+					resp.ErrorCode = err.Code
+					o.sync(resp)
+					o.sync = nil
+				}
+			}
+			g.prepareRebalance("the assignment could not be stored")
+			return
+		}
 		g.c.log.Info().Str("group", g.id).Int32("generation", g.generation).Int("members", len(g.members)).Msg("group stable")
 		for _, o := range g.members {
 			if o.sync != nil {

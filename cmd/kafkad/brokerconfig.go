@@ -54,6 +54,8 @@ func brokerConfig(cfg Config) broker.Config {
 	b.Group.MaxSessionTimeout = cfg.GroupMaxSessionTimeout
 	b.Group.MaxSize = int(cfg.GroupMaxSize)
 	b.Group.MaxMetadataBytes = int(cfg.OffsetMetadataMaxBytes)
+	b.Group.OffsetsRetention = cfg.OffsetsRetention
+	b.Group.RetentionCheck = cfg.OffsetsRetentionCheckInterval
 	b.OffsetsTopicPartitions = cfg.OffsetsTopicNumPartitions
 	b.OffsetsTopicReplicationFactor = cfg.OffsetsTopicReplicationFactor
 	b.StaticConfigs = cfg.Static

@@ -87,6 +87,8 @@ type Config struct {
 	OffsetMetadataMaxBytes        int32         // offset.metadata.max.bytes
 	OffsetsTopicNumPartitions     int32         // offsets.topic.num.partitions
 	OffsetsTopicReplicationFactor int16         // offsets.topic.replication.factor
+	OffsetsRetention              time.Duration // offsets.retention.minutes
+	OffsetsRetentionCheckInterval time.Duration // offsets.retention.check.interval.ms
 
 	EtcdEndpoints         []string      // etcd.endpoints; empty: start an embedded etcd
 	EtcdEmbeddedClientURL string        // etcd.embedded.client.url
@@ -220,6 +222,10 @@ var options = []option{
 		set: intField(16, 1, func(b *builder) *int16 { return &b.cfg.OffsetsTopicReplicationFactor })},
 	{key: "offset.metadata.max.bytes", def: "4096", doc: "largest metadata string stored with a committed offset",
 		set: intField(32, 0, func(b *builder) *int32 { return &b.cfg.OffsetMetadataMaxBytes })},
+	{key: "offsets.retention.minutes", def: "10080", doc: "committed offsets of a group empty (or a consumer idle) this long are deleted",
+		set: durationField(time.Minute, 1, func(b *builder) *time.Duration { return &b.cfg.OffsetsRetention })},
+	{key: "offsets.retention.check.interval.ms", def: "600000", doc: "how often expired committed offsets are looked for",
+		set: msField(1, func(b *builder) *time.Duration { return &b.cfg.OffsetsRetentionCheckInterval })},
 
 	{key: "etcd.endpoints", defDoc: "none: start an embedded etcd", doc: "comma list of etcd client URLs holding the cluster metadata",
 		set: setEtcdEndpoints},
@@ -622,24 +628,22 @@ func optionalLong(min int64, field func(*builder) **int64) func(*builder, string
 }
 
 func msField(min int64, field func(*builder) *time.Duration) func(*builder, string) error {
-	return func(b *builder, v string) error {
-		// The cap keeps the conversion to nanoseconds from overflowing.
-		n, err := parseInt(v, 64, min)
-		if err == nil && n > math.MaxInt64/int64(time.Millisecond) {
-			err = fmt.Errorf("%w: %d ms is too long", ErrInvalidValue, n)
-		}
-		*field(b) = time.Duration(n) * time.Millisecond
-		return err
-	}
+	return durationField(time.Millisecond, min, field)
 }
 
 func secondsField(field func(*builder) *time.Duration) func(*builder, string) error {
+	return durationField(time.Second, 1, field)
+}
+
+// durationField reads a count of unit, at least min.
+func durationField(unit time.Duration, min int64, field func(*builder) *time.Duration) func(*builder, string) error {
 	return func(b *builder, v string) error {
-		n, err := parseInt(v, 64, 1)
-		if err == nil && n > math.MaxInt64/int64(time.Second) {
-			err = fmt.Errorf("%w: %d s is too long", ErrInvalidValue, n)
+		// The cap keeps the conversion to nanoseconds from overflowing.
+		n, err := parseInt(v, 64, min)
+		if err == nil && n > math.MaxInt64/int64(unit) {
+			err = fmt.Errorf("%w: %s is too long", ErrInvalidValue, v)
 		}
-		*field(b) = time.Duration(n) * time.Second
+		*field(b) = time.Duration(n) * unit
 		return err
 	}
 }

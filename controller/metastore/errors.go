@@ -32,4 +32,7 @@ var (
 	// ErrCorrupt is a value in etcd that does not parse; the cache skips
 	// such values.
 	ErrCorrupt = errors.New("metastore: malformed value in etcd")
+	// ErrFenced is a group write refused because the writer no longer
+	// leads the coordinator shard the group belongs to.
+	ErrFenced = errors.New("metastore: no longer the group's coordinator")
 )

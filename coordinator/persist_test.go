@@ -1,0 +1,160 @@
+package coordinator
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/kafkad/kafkad/controller/metastore"
+)
+
+// stableGroup joins members a and b into group g and syncs the
+// assignments "A" and "B"; it returns the member ids and the generation.
+func stableGroup(t *testing.T, c *Coordinator, g string) (a, b string, gen int32) {
+	t.Helper()
+	a = joinNew(t, c, g, time.Minute)
+	b = joinNew(t, c, g, time.Minute)
+	ja, jb := join(c, joinReq(g, a, time.Minute, "range")), join(c, joinReq(g, b, time.Minute, "range"))
+	ra, rb := recv(t, ja), recv(t, jb)
+	require.Equal(t, int16(0), ra.ErrorCode)
+	leader, follower := a, b
+	if ra.LeaderID == b {
+		leader, follower = b, a
+	}
+	sf := syncGroup(c, g, follower, rb.Generation, nil)
+	sl := syncGroup(c, g, leader, ra.Generation, map[string]string{a: "A", b: "B"})
+	require.Equal(t, int16(0), recv(t, sl).ErrorCode)
+	require.Equal(t, int16(0), recv(t, sf).ErrorCode)
+	return a, b, ra.Generation
+}
+
+// TestStableGroupSurvivesCoordinatorChange: a coordinator that takes a
+// Stable group over (another broker after a failover) loads it from etcd:
+// the members carry on heartbeating in the same generation, with the same
+// assignments, and no rebalance.
+func TestStableGroupSurvivesCoordinatorChange(t *testing.T) {
+	store := startStore(t)
+	first := newTestCoordinator(t, store)
+	a, b, gen := stableGroup(t, first, "g")
+	first.Close()
+
+	next := newTestCoordinator(t, store)
+	assert.Nil(t, heartbeat(next, "g", a, gen))
+	assert.Nil(t, heartbeat(next, "g", b, gen))
+	assert.Equal(t, kerr.IllegalGeneration, heartbeat(next, "g", a, gen+1))
+	assert.Equal(t, "B", string(recv(t, syncGroup(next, "g", b, gen, nil)).MemberAssignment))
+	d, err := next.Describe(context.Background(), "g")
+	require.NoError(t, err)
+	assert.Equal(t, "Stable", d.State)
+	assert.Equal(t, "range", d.Protocol)
+	got := map[string]string{}
+	for _, m := range d.Members {
+		got[m.MemberID] = string(m.MemberAssignment)
+	}
+	assert.Equal(t, map[string]string{a: "A", b: "B"}, got)
+
+	// A member leaving on the new coordinator rebalances as usual.
+	require.Nil(t, next.Leave(context.Background(), "g", b, nil))
+	assert.Equal(t, kerr.RebalanceInProgress, heartbeat(next, "g", a, gen))
+}
+
+// TestGroupFencedWhenShardMoves: a coordinator whose shard got a new
+// leader can no longer write the group (NOT_COORDINATOR), and Unload
+// drops the groups loaded under the old leadership.
+func TestGroupFencedWhenShardMoves(t *testing.T) {
+	store := startStore(t)
+	ctx := context.Background()
+	shard, err := store.CreateTopic(ctx, metastore.Topic{Name: "__consumer_offsets", Internal: true,
+		Partitions: []metastore.PartitionState{{Partition: 0, Replicas: []int32{1, 2}, Leader: 1, ISR: []int32{1, 2}}}})
+	require.NoError(t, err)
+	owner := func(string) metastore.Ownership {
+		t, _ := store.Topic("__consumer_offsets")
+		p := t.Partitions[0]
+		return metastore.Ownership{Topic: t.Name, Partition: 0, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch}
+	}
+	cfg := DefaultConfig()
+	cfg.InitialRebalanceDelay = 0
+	c := New(cfg, store, owner, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	t.Cleanup(c.Close)
+	a, _, gen := stableGroup(t, c, "g")
+	require.Nil(t, c.Commit(ctx, "g", a, nil, gen, []OffsetCommit{{Topic: "t", Offset: 3}}))
+
+	c.Unload() // nothing moved: nothing unloaded
+	assert.Nil(t, heartbeat(c, "g", a, gen))
+
+	p0 := shard.Partitions[0]
+	moved := p0
+	moved.Leader, moved.LeaderEpoch = 2, 1
+	_, err = store.SetPartitionState(ctx, "__consumer_offsets", p0, moved)
+	require.NoError(t, err)
+	commit := []OffsetCommit{{Topic: "t", Offset: 4}}
+	require.Nil(t, c.Commit(ctx, "g", a, nil, gen, commit))
+	assert.Equal(t, kerr.NotCoordinator, commit[0].Err, "fenced by etcd")
+	got, err := store.LoadGroupOffsets(ctx, "g")
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), got["t"][0].Offset, "the fenced commit did not land")
+
+	// Back to leader 1 at a later epoch: the group is loaded afresh.
+	back := moved
+	back.Leader, back.LeaderEpoch = 1, 2
+	_, err = store.SetPartitionState(ctx, "__consumer_offsets", moved, back)
+	require.NoError(t, err)
+	c.Unload()
+	assert.Nil(t, heartbeat(c, "g", a, gen), "reloaded Stable from etcd")
+	commit = []OffsetCommit{{Topic: "t", Offset: 4}}
+	require.Nil(t, c.Commit(ctx, "g", a, nil, gen, commit))
+	assert.Nil(t, commit[0].Err)
+}
+
+// TestOffsetsExpire follows Kafka's retention rules: an Empty group's
+// offsets expire offsets.retention.minutes after it became Empty, a
+// standalone consumer's after each commit, and a group left with no
+// offsets is deleted.
+func TestOffsetsExpire(t *testing.T) {
+	store := startStore(t)
+	c := newTestCoordinator(t, store)
+	ctx := context.Background()
+	clock := time.Now()
+	c.now = func() time.Time { return clock }
+	retention := c.cfg.OffsetsRetention
+	owns := func(string) bool { return true }
+
+	require.Nil(t, c.Commit(ctx, "standalone", "", nil, -1, []OffsetCommit{{Topic: "t", Partition: 0, Offset: 1}}))
+	clock = clock.Add(retention / 2)
+	require.Nil(t, c.Commit(ctx, "standalone", "", nil, -1, []OffsetCommit{{Topic: "t", Partition: 1, Offset: 2}}))
+
+	a := joinNew(t, c, "g", time.Minute)
+	ja := recv(t, join(c, joinReq("g", a, time.Minute, "range")))
+	recv(t, syncGroup(c, "g", a, ja.Generation, map[string]string{a: "x"}))
+	require.Nil(t, c.Commit(ctx, "g", a, nil, ja.Generation, []OffsetCommit{{Topic: "t", Offset: 5}}))
+
+	clock = clock.Add(retention/2 + time.Minute) // the first standalone commit expired
+	c.ExpireOffsets(ctx, owns)
+	got, err := c.Fetch(ctx, "standalone", nil)
+	require.Nil(t, err)
+	assert.Equal(t, []FetchedOffset{{Topic: "t", Partition: 1, Offset: 2, Epoch: 0}}, got)
+	got, err = c.Fetch(ctx, "g", nil)
+	require.Nil(t, err)
+	assert.Len(t, got, 1, "a group with members keeps the offsets of its topics")
+
+	require.Nil(t, c.Leave(ctx, "g", a, nil)) // Empty from now
+	clock = clock.Add(retention - time.Minute)
+	c.ExpireOffsets(ctx, owns)
+	got, err = c.Fetch(ctx, "g", nil)
+	require.Nil(t, err)
+	assert.Len(t, got, 1, "retention counts from the group becoming Empty")
+
+	clock = clock.Add(2 * time.Minute)
+	c.ExpireOffsets(ctx, owns)
+	stored, serr := store.StoredGroups(ctx)
+	require.NoError(t, serr)
+	assert.Empty(t, stored, "both groups expired entirely and were deleted")
+	d, derr := c.Describe(ctx, "g")
+	assert.ErrorIs(t, derr, ErrGroupNotFound)
+	assert.Equal(t, "Dead", d.State)
+}
