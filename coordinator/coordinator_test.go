@@ -193,7 +193,9 @@ func TestStaticMemberRejoinKeepsAssignment(t *testing.T) {
 
 	// The same instance restarts: a new member id, the old one fenced, the
 	// same generation and assignment; as the leader it is told to skip
-	// the assignment (KIP-814).
+	// the assignment (KIP-814). Its metadata changed (clients put their
+	// last generation in it), its protocol did not.
+	req.Protocols[0].Metadata = []byte("generation -1")
 	again := recv(t, join(c, req))
 	require.Equal(t, int16(0), again.ErrorCode)
 	assert.NotEqual(t, first.MemberID, again.MemberID)

@@ -10,8 +10,14 @@
 // (session expiry, rebalance timeout, the initial rebalance delay) run the
 // same transitions under the same mutex.
 //
-// Committed offsets are written through to the metadata store (etcd): a
-// commit request is one etcd transaction, and offsets survive the broker.
-// Group membership is held in memory; after a coordinator restart members
-// rejoin (UNKNOWN_MEMBER_ID) and resume from their committed offsets.
+// Groups live in the metadata store (etcd), not in memory alone: a
+// commit request is one etcd transaction; a classic group's membership,
+// generation and assignments are stored whenever a generation's
+// assignment is complete and when the group becomes Empty (persist.go).
+// The broker that takes a group over (the new leader of its shard of
+// __consumer_offsets) loads it on first use, so members of a Stable group
+// carry on without a rebalance. Every write is fenced by the shard
+// leadership the group was loaded under; a coordinator that lost it gets
+// metastore.ErrFenced, unloads the group and answers NOT_COORDINATOR.
+// Offsets past offsets.retention.minutes are expired as Kafka does.
 package coordinator

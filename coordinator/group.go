@@ -224,9 +224,12 @@ func (g *group) join(req *kmsg.JoinGroupRequest, clientID, host string, respond 
 	// member coming back under a new member id (KIP-345) keeps its
 	// assignment the same way, the leader too: it is told to skip the
 	// assignment (KIP-814) and the replaced id is stored.
-	settled := (g.state == stateStable || g.state == stateCompleting) && !changed && m.joinedGenerationAt == g.generation
+	// Its metadata may differ (clients put their last generation and
+	// owned partitions in it): like Kafka, only a change of the group's
+	// protocol makes that a rebalance.
+	settled := (g.state == stateStable || g.state == stateCompleting) && m.joinedGenerationAt == g.generation
 	switch {
-	case settled && replaced && g.state == stateStable:
+	case settled && replaced && g.state == stateStable && g.selectProtocol() == g.protocol:
 		if err := g.save(); err != nil {
 			return // the group is unloaded: every waiting member was answered
 		}
@@ -236,7 +239,7 @@ func (g *group) join(req *kmsg.JoinGroupRequest, clientID, host string, respond 
 		m.join = nil
 		g.startSession(m)
 		return
-	case settled && m.id != g.leader:
+	case settled && !changed && m.id != g.leader:
 		m.join(g.joinResponse(m))
 		m.join = nil
 		g.startSession(m)
