@@ -40,6 +40,7 @@ type brokerProc struct {
 	addr    string
 	dir     string
 	logPath string
+	etcdURL string // the embedded etcd's client URL (kafkad only)
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed once cmd.Wait returns; waitErr is then set
 	waitErr error
@@ -54,17 +55,22 @@ func startBroker(ctx context.Context, bin string, partitions int, stderr io.Writ
 		if err != nil {
 			return nil, err
 		}
+		etcdURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
 		cmd := exec.Command(bin,
 			"--broker.id=1",
 			"--log.dirs="+filepath.Join(dir, "data"),
 			"--listeners=PLAINTEXT://"+addr,
-			fmt.Sprintf("--etcd.embedded.client.url=http://127.0.0.1:%d", ports[1]),
+			"--etcd.embedded.client.url="+etcdURL,
 			fmt.Sprintf("--etcd.embedded.peer.url=http://127.0.0.1:%d", ports[2]),
 			fmt.Sprintf("--num.partitions=%d", partitions),
 			// A lone consumer (the perf tool's) joins at once, as on Kafka.
 			"--group.initial.rebalance.delay.ms=0",
 		)
-		return launch(ctx, "kafkad", dir, addr, cmd, stderr)
+		p, err := launch(ctx, "kafkad", dir, addr, cmd, stderr)
+		if p != nil {
+			p.etcdURL = etcdURL
+		}
+		return p, err
 	})
 }
 

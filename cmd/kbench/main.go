@@ -1,6 +1,8 @@
 // Command kbench measures a Kafka broker with franz-go: produce throughput
 // and per-record latency with acks=1 and with acks=-1 (idempotent), then
-// consume throughput reading the acks=1 topic back.
+// consume throughput reading the acks=1 topic back; then consumer groups:
+// how long ten members take to join one group and how many offset commits
+// one member gets through (groups.go).
 //
 // With --kafkad it starts a fresh kafkad on free loopback ports with a temp
 // data dir and removes both at the end; with --brokers it uses a running
@@ -48,6 +50,9 @@ type options struct {
 	timeout     time.Duration
 	keepTopics  bool
 	rf3         bool
+	groups      bool
+	groupsOnly  bool
+	commitTime  time.Duration
 }
 
 var codecs = map[string]kgo.CompressionCodec{
@@ -75,6 +80,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
 	fs.BoolVar(&o.keepTopics, "keep-topics", false, "with --brokers, leave the benchmark topics behind")
 	fs.BoolVar(&o.rf3, "rf3", false, "with --kafkad, also measure a three-broker kafkad cluster with RF=3 against the single broker")
+	fs.BoolVar(&o.groups, "groups", true, "run the consumer-group workloads (join time, offset commits)")
+	fs.BoolVar(&o.groupsOnly, "groups-only", false, "run only the consumer-group workloads")
+	fs.DurationVar(&o.commitTime, "commit-time", 5*time.Second, "how long the offset-commit workload is measured")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -87,6 +95,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("--records and --partitions must be positive, --value-size and --warmup not negative")
 	case o.kafkaLib != "" && o.valueSize < 1:
 		return o, errors.New("--kafka-lib needs a --value-size of at least 1 (kafka-producer-perf-test's --record-size)")
+	case o.groupsOnly && !o.groups:
+		return o, errors.New("--groups-only with --groups=false leaves nothing to run")
+	case o.groups && o.commitTime <= 0:
+		return o, errors.New("--commit-time must be positive")
 	}
 	if _, ok := codecs[o.compression]; !ok {
 		return o, fmt.Errorf("unknown --compression %q", o.compression)
@@ -127,6 +139,12 @@ type brokerRun struct {
 	consumerPerfErr error
 	rf              int16 // topics' replication factor (0: 1)
 	noPerfTools     bool  // skip Kafka's perf tools
+	noGroups        bool  // skip the group workloads
+	// The group workloads' results; a failure leaves its error (the
+	// figures measured before it still count).
+	groups    groupResults
+	groupsErr error
+	etcdURL   string // the broker's embedded etcd, for its write counters ("": none known)
 }
 
 // reference describes the Apache Kafka used with --kafka-lib.
@@ -164,7 +182,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	var cluster *brokerRun
-	if o.rf3 && o.kafkad != "" {
+	if o.rf3 && o.kafkad != "" && !o.groupsOnly {
 		cluster = &brokerRun{label: "RF=3"}
 		if err := benchCluster(ctx, o, cluster, suffix+"r3", stderr); err != nil {
 			return err
@@ -172,8 +190,16 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		defer printReplication(stdout, subject, cluster)
 	}
 	if o.kafkaLib == "" {
-		printReport(stdout, o, subject.target, machine(), subject.results)
-		return nil
+		if o.groupsOnly {
+			fmt.Fprintln(stdout)
+			printTargets(stdout, machine(), []*brokerRun{subject})
+		} else {
+			printReport(stdout, o, subject.target, machine(), subject.results)
+		}
+		if o.groups {
+			printGroups(stdout, []*brokerRun{subject})
+		}
+		return subject.groupsErr
 	}
 
 	kafka := &brokerRun{label: "Kafka"}
@@ -181,10 +207,18 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	runs := []*brokerRun{subject, kafka}
-	printComparison(stdout, o, ref, machine(), runs)
+	if o.groupsOnly {
+		fmt.Fprintln(stdout)
+		printTargets(stdout, machine(), runs)
+	} else {
+		printComparison(stdout, o, ref, machine(), runs)
+	}
+	if o.groups {
+		printGroups(stdout, runs)
+	}
 	var errs []error
 	for _, r := range runs {
-		for _, err := range []error{r.producerPerfErr, r.consumerPerfErr} {
+		for _, err := range []error{r.producerPerfErr, r.consumerPerfErr, r.groupsErr} {
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", r.label, err))
 			}
@@ -208,6 +242,7 @@ func benchSubject(ctx context.Context, o options, r *brokerRun, suffix string, s
 	// err is the result here, so a failed run shows the broker's log.
 	defer func() { b.stop(stderr, failed(err)) }()
 	r.target = "fresh kafkad (" + o.kafkad + ") on " + b.addr
+	r.etcdURL = b.etcdURL
 	return benchBroker(ctx, o, r, []string{b.addr}, true, suffix, stderr)
 }
 
@@ -246,6 +281,9 @@ func benchBroker(ctx context.Context, o options, r *brokerRun, seeds []string, f
 	}
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
+	if o.groupsOnly {
+		return benchGroups(ctx, o, r, adm, seeds, fresh, suffix, stderr)
+	}
 
 	specs := []produceSpec{
 		{name: "produce acks=1", topic: "kbench-acks1-" + suffix, acks: kgo.LeaderAck()},
@@ -304,6 +342,11 @@ func benchBroker(ctx context.Context, o options, r *brokerRun, seeds []string, f
 		return err
 	}
 	r.results = append(r.results, res)
+	if o.groups && !r.noGroups {
+		if err := benchGroups(ctx, o, r, adm, seeds, fresh, suffix, stderr); err != nil {
+			return err
+		}
+	}
 
 	if o.kafkaLib == "" || r.noPerfTools {
 		return nil

@@ -107,10 +107,7 @@ func (m machineInfo) String() string {
 func printComparison(w io.Writer, o options, ref reference, m machineInfo, runs []*brokerRun) {
 	subject, kafka := runs[0], runs[1]
 	fmt.Fprintf(w, "\n%s\n", settingsLine(o))
-	for _, r := range runs {
-		fmt.Fprintf(w, "%-8s %s\n", r.label+":", r.target)
-	}
-	fmt.Fprintf(w, "machine: %s\n", m)
+	printTargets(w, m, runs)
 
 	fmt.Fprintf(w, "\nfranz-go %s workloads\n", m.franzGo)
 	fmt.Fprintf(w, "%-24s %-7s %9s %8s %10s %8s %9s %9s %9s %9s\n",
@@ -191,6 +188,15 @@ func printComparison(w io.Writer, o options, ref reference, m machineInfo, runs 
 
 	fmt.Fprintf(w, "\nratio = %s / %s, same machine, same invocation, one broker at a time:\n", subject.label, kafka.label)
 	fmt.Fprintf(w, "records/s and MiB/s above 1.00x: %s is faster; latency (ms) and rebalance ms below 1.00x: %s is quicker\n", subject.label, subject.label)
+}
+
+// printTargets writes which broker each row label stands for, and the
+// machine.
+func printTargets(w io.Writer, m machineInfo, runs []*brokerRun) {
+	for _, r := range runs {
+		fmt.Fprintf(w, "%-8s %s\n", r.label+":", r.target)
+	}
+	fmt.Fprintf(w, "machine: %s\n", m)
 }
 
 // ratio formats a/b as "1.23x", or "-" when b is not positive.
