@@ -44,6 +44,8 @@ func (b *Broker) apis() []protocol.API {
 		{Key: kmsg.DescribeGroups, Min: 0, Max: 6, Handle: answerNow(b.handleDescribeGroups)},
 		{Key: kmsg.DeleteGroups, Min: 0, Max: 3, Handle: answerNow(b.handleDeleteGroups)},
 		{Key: kmsg.OffsetDelete, Min: 0, Max: 0, Handle: answerNow(b.handleOffsetDelete)},
+		{Key: kmsg.ConsumerGroupHeartbeat, Min: 0, Max: 1, Handle: answerNow(b.handleConsumerGroupHeartbeat)},
+		{Key: kmsg.ConsumerGroupDescribe, Min: 0, Max: 1, Handle: answerNow(b.handleConsumerGroupDescribe)},
 	}
 }
 

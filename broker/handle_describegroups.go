@@ -5,6 +5,8 @@ package broker
 // v3: authorized operations (not computed). v4: instance ids. v5+:
 // flexible. v6: GROUP_ID_NOT_FOUND for unknown groups, with a message
 // (KIP-1043); older versions get state Dead and no error, as Kafka answers.
+// A KIP-848 consumer group is answered the same way, as Kafka does
+// (ConsumerGroupDescribe describes it).
 
 import (
 	"context"

@@ -7,7 +7,10 @@ package broker
 // v7: instance id. v8+: flexible. v10: topics by id (KIP-848's era). A
 // member's commit is checked against its generation; generation -1 with no
 // member id is a standalone consumer, allowed while the group has no
-// members. Every accepted partition is written in one etcd transaction.
+// members. In a KIP-848 consumer group the generation is the member epoch
+// (STALE_MEMBER_EPOCH; an older epoch still commits the partitions the
+// member was given by then, KIP-1251). Every accepted partition is
+// written in one etcd transaction.
 
 import (
 	"context"

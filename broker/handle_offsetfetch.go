@@ -6,7 +6,8 @@ package broker
 // v2: a null topic list fetches every committed offset, and a
 // top-level error. v5: leader epoch. v6+: flexible. v7: require stable
 // (no transactions yet, so every offset is stable). v8: batched groups.
-// v9: member id and epoch (KIP-848; not checked for classic groups). v10:
+// v9: member id and epoch (KIP-848: checked for consumer groups,
+// UNKNOWN_MEMBER_ID or STALE_MEMBER_EPOCH; not for classic groups). v10:
 // topics by id. A partition without a committed offset answers -1.
 
 import (
@@ -100,6 +101,9 @@ func (b *Broker) offsetFetchGroup(ctx context.Context, version int16, rg kmsg.Of
 		}
 	}
 	err := b.checkGroupOwner(rg.Group)
+	if err == nil && version >= 9 { // KIP-848: a consumer group member's id and epoch
+		err = b.coord.CheckConsumerOffsetFetch(ctx, rg.Group, rg.MemberID, rg.MemberEpoch)
+	}
 	var offsets []coordinator.FetchedOffset
 	if err == nil {
 		offsets, err = b.coord.Fetch(ctx, rg.Group, topics)

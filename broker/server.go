@@ -57,6 +57,7 @@ func New(cfg Config, store *metastore.Store, logs *storage.Manager, logger zerol
 	}
 	b.pids = newProducerIDs(store)
 	b.coord = coordinator.New(cfg.Group, store, b.groupOwnership, logger)
+	b.coord.SetTopics(b.consumerGroupTopics) // KIP-848 subscriptions
 	b.fetchers = newFetchers(b)
 	table, err := protocol.NewTable(b.apis()...)
 	if err != nil {

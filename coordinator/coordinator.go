@@ -44,6 +44,12 @@ type Config struct {
 	MaxMetadataBytes      int           // offset.metadata.max.bytes
 	OffsetsRetention      time.Duration // offsets.retention.minutes
 	RetentionCheck        time.Duration // offsets.retention.check.interval.ms
+
+	// KIP-848 consumer groups (consumer.go).
+	ConsumerSessionTimeout    time.Duration // group.consumer.session.timeout.ms
+	ConsumerHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms
+	ConsumerAssignors         []string      // group.consumer.assignors; the first is the default
+	ConsumerMaxSize           int           // group.consumer.max.size
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -56,6 +62,11 @@ func DefaultConfig() Config {
 		MaxMetadataBytes:      4096,
 		OffsetsRetention:      7 * 24 * time.Hour,
 		RetentionCheck:        10 * time.Minute,
+
+		ConsumerSessionTimeout:    45 * time.Second,
+		ConsumerHeartbeatInterval: 5 * time.Second,
+		ConsumerAssignors:         []string{"uniform", "range"},
+		ConsumerMaxSize:           math.MaxInt32,
 	}
 }
 
@@ -70,6 +81,11 @@ type Coordinator struct {
 	mu     sync.Mutex
 	groups map[string]*group
 	closed bool
+
+	// KIP-848 consumer groups (consumer_coordinator.go): each guarded by
+	// its group entry's lock; the map and topics by mu.
+	consumer map[string]*consumerGroup
+	topics   func() []TopicInfo
 }
 
 // New returns a coordinator keeping groups in store under the ownership
@@ -209,7 +225,7 @@ func (c *Coordinator) Join(ctx context.Context, req *kmsg.JoinGroupRequest, clie
 		return
 	}
 	defer g.mu.Unlock()
-	if g.otherKind != "" {
+	if g.otherKind != "" && !c.releaseEmptyConsumer(ctx, g) { // KIP-848: only an empty consumer group turns classic
 		respond(joinError(req.MemberID, kerr.InconsistentGroupProtocol))
 		return
 	}
@@ -291,10 +307,12 @@ func (c *Coordinator) Commit(ctx context.Context, groupID, memberID string, inst
 		return kerr.IllegalGeneration
 	}
 	defer g.mu.Unlock()
-	if g.otherKind != "" {
-		return kerr.UnknownMemberID
-	}
 	switch {
+	case g.otherKind != "":
+		// KIP-848: member id and member epoch (consumer_coordinator.go).
+		if err := c.commitConsumer(ctx, g, memberID, generation, commits); err != nil {
+			return err
+		}
 	case generation < 0 && memberID == "" && len(g.members) == 0:
 		// A standalone consumer storing its position.
 	case g.state == stateCompleting:
@@ -422,6 +440,7 @@ type GroupSummary struct {
 	ProtocolType string
 	Protocol     string
 	Members      []kmsg.DescribeGroupsResponseGroupMember
+	Type         string // ListGroups v5 GroupType: "consumer" for KIP-848 groups, else classic
 }
 
 // List returns the groups owns says this coordinator owns: those in
@@ -451,6 +470,8 @@ func (c *Coordinator) List(ctx context.Context, owns func(group string) bool) ([
 		}
 		if g.otherKind == "" {
 			out = append(out, GroupSummary{ID: id, State: g.state.String(), ProtocolType: g.protocolType})
+		} else if s, ok := c.consumerSummary(ctx, g); ok { // KIP-848
+			out = append(out, s)
 		}
 		g.mu.Unlock()
 	}
@@ -472,6 +493,9 @@ func (c *Coordinator) Describe(ctx context.Context, id string) (GroupSummary, er
 		return GroupSummary{ID: id, State: stateDead.String()}, ErrGroupNotFound
 	}
 	defer g.mu.Unlock()
+	if g.otherKind != "" { // KIP-848 consumer group: Kafka describes classic groups only here
+		return GroupSummary{ID: id, State: stateDead.String()}, errNotClassic
+	}
 	s := GroupSummary{ID: id, State: g.state.String(), ProtocolType: g.protocolType}
 	if g.state == stateStable {
 		s.Protocol = g.protocol
@@ -509,6 +533,11 @@ func (c *Coordinator) Delete(ctx context.Context, id string) *kerr.Error {
 	if len(g.members) > 0 || g.state != stateEmpty {
 		return kerr.NonEmptyGroup
 	}
+	if g.otherKind != "" { // KIP-848: a consumer group must be Empty
+		if err := c.consumerDeletable(ctx, g); err != nil {
+			return err
+		}
+	}
 	if err := c.store.DeleteGroup(ctx, id, g.own); err != nil {
 		return g.storeFailed(err, "cannot delete group")
 	}
@@ -534,6 +563,9 @@ func (c *Coordinator) DeleteOffsets(ctx context.Context, id string, topics map[s
 		return nil, kerr.NonEmptyGroup
 	}
 	subscribed := g.subscribedTopics()
+	if g.otherKind != "" { // KIP-848
+		subscribed = c.consumerSubscribed(ctx, g)
+	}
 	errs := map[string]*kerr.Error{}
 	changed := map[string]map[int32]metastore.CommittedOffset{}
 	for topic, parts := range topics {

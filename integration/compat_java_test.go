@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -560,17 +559,20 @@ func TestCompatJavaClients(t *testing.T) {
 		javaCheckPartitionOrder(t, recs, func(r *kgo.Record) int { return seqOf[r] })
 	})
 
-	compatCheck(t, javaClientsName, javaKafkaVersion, "consumer group of two members", func(t *testing.T) {
-		const topic, group, n = "jc-group", "jc-group", 600
-		_, err := adm.CreateTopic(ctx, 4, 1, nil, topic)
-		require.NoError(t, err)
-		out := run(t, "group", k.Addr, topic, group, strconv.Itoa(n))
+	// groupRun runs the two-member group over n new records (with the
+	// given group.protocol) and checks it: every record consumed exactly
+	// once, as sent, each partition by one member only, in offset order
+	// from where the group's committed offsets were (from), and the final
+	// commit at the end of the log. It returns those end offsets.
+	groupRun := func(t *testing.T, topic, group, protocol string, n int, from map[int32]int64) map[int32]int64 {
+		t.Helper()
+		out := run(t, "group", k.Addr, topic, group, strconv.Itoa(n), protocol)
 		sent := sentLines(t, out, n)
-
-		// Every record consumed exactly once, as sent, each partition by one
-		// member only and in offset order.
 		owner := map[int32]string{}
 		next := map[int32]int64{}
+		for p, o := range from {
+			next[p] = o
+		}
 		seen := map[string]bool{}
 		perMember := map[string]int{}
 		for _, f := range javaClientLines(out, "rec") {
@@ -585,7 +587,7 @@ func TestCompatJavaClients(t *testing.T) {
 				require.Equal(t, prev, member, "partition %d consumed by two members", p)
 			}
 			owner[part] = member
-			require.Equal(t, next[part], o, "partition %d: offsets out of order", p)
+			require.Equal(t, next[part], o, "partition %d: offsets out of order or not resumed", p)
 			next[part]++
 			require.False(t, seen[f[4]], "%s consumed twice", f[4])
 			seen[f[4]] = true
@@ -615,12 +617,33 @@ func TestCompatJavaClients(t *testing.T) {
 		}
 
 		// commitSync after each batch left the group at the end of the log.
-		assert.Equal(t, javaEndOffsets(t, adm, topic), javaCommitted(t, adm, group, topic))
-		var parts []int
-		for p := range next {
-			parts = append(parts, int(p))
-		}
-		sort.Ints(parts)
-		t.Logf("records per member %v, partitions with records %v", perMember, parts)
+		ends := javaEndOffsets(t, adm, topic)
+		assert.Equal(t, ends, javaCommitted(t, adm, group, topic))
+		t.Logf("%s protocol: records per member %v", protocol, perMember)
+		return ends
+	}
+
+	compatCheck(t, javaClientsName, javaKafkaVersion, "consumer group of two members", func(t *testing.T) {
+		const topic, group, n = "jc-group", "jc-group", 600
+		_, err := adm.CreateTopic(ctx, 4, 1, nil, topic)
+		require.NoError(t, err)
+		groupRun(t, topic, group, "classic", n, nil)
+	})
+
+	// KIP-848: the same two members with group.protocol=consumer (the
+	// broker assigns, ConsumerGroupHeartbeat), then again from the
+	// committed offsets.
+	compatCheck(t, javaClientsName, javaKafkaVersion, "consumer group of two members, group.protocol=consumer, resumed", func(t *testing.T) {
+		const topic, group, n = "jc-group-848", "jc-group-848", 400
+		_, err := adm.CreateTopic(ctx, 4, 1, nil, topic)
+		require.NoError(t, err)
+		ends := groupRun(t, topic, group, "consumer", n, nil)
+		groupRun(t, topic, group, "consumer", n, ends)
+		listed, err := adm.ListGroupsByType(ctx, []string{"consumer"})
+		require.NoError(t, err)
+		assert.Contains(t, listed, group, "listed as a consumer group")
+		described, err := adm.DescribeConsumerGroups(ctx, group)
+		require.NoError(t, err)
+		assert.Equal(t, "Empty", described[group].State, "both members left")
 	})
 }

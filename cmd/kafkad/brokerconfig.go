@@ -56,6 +56,10 @@ func brokerConfig(cfg Config) broker.Config {
 	b.Group.MaxMetadataBytes = int(cfg.OffsetMetadataMaxBytes)
 	b.Group.OffsetsRetention = cfg.OffsetsRetention
 	b.Group.RetentionCheck = cfg.OffsetsRetentionCheckInterval
+	b.Group.ConsumerSessionTimeout = cfg.GroupConsumerSessionTimeout
+	b.Group.ConsumerHeartbeatInterval = cfg.GroupConsumerHeartbeatInterval
+	b.Group.ConsumerAssignors = cfg.GroupConsumerAssignors
+	b.Group.ConsumerMaxSize = int(cfg.GroupConsumerMaxSize)
 	b.OffsetsTopicPartitions = cfg.OffsetsTopicNumPartitions
 	b.OffsetsTopicReplicationFactor = cfg.OffsetsTopicReplicationFactor
 	b.StaticConfigs = cfg.Static

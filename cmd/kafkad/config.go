@@ -90,6 +90,12 @@ type Config struct {
 	OffsetsRetention              time.Duration // offsets.retention.minutes
 	OffsetsRetentionCheckInterval time.Duration // offsets.retention.check.interval.ms
 
+	// KIP-848 consumer groups.
+	GroupConsumerSessionTimeout    time.Duration // group.consumer.session.timeout.ms
+	GroupConsumerHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms
+	GroupConsumerAssignors         []string      // group.consumer.assignors: uniform, range
+	GroupConsumerMaxSize           int32         // group.consumer.max.size
+
 	EtcdEndpoints         []string      // etcd.endpoints; empty: start an embedded etcd
 	EtcdEmbeddedClientURL string        // etcd.embedded.client.url
 	EtcdEmbeddedPeerURL   string        // etcd.embedded.peer.url
@@ -216,6 +222,14 @@ var options = []option{
 		set: msField(1, func(b *builder) *time.Duration { return &b.cfg.GroupMaxSessionTimeout })},
 	{key: "group.max.size", def: "2147483647", doc: "most members one group may have",
 		set: intField(32, 1, func(b *builder) *int32 { return &b.cfg.GroupMaxSize })},
+	{key: "group.consumer.session.timeout.ms", def: "45000", doc: "a consumer group (KIP-848) member without a heartbeat this long is fenced",
+		set: msField(1, func(b *builder) *time.Duration { return &b.cfg.GroupConsumerSessionTimeout })},
+	{key: "group.consumer.heartbeat.interval.ms", def: "5000", doc: "how often consumer group (KIP-848) members heartbeat",
+		set: msField(1, func(b *builder) *time.Duration { return &b.cfg.GroupConsumerHeartbeatInterval })},
+	{key: "group.consumer.assignors", def: "uniform,range", doc: "server assignors of consumer groups (KIP-848), the first the default: uniform, range (or Kafka's class names)",
+		set: setConsumerAssignors},
+	{key: "group.consumer.max.size", def: "2147483647", doc: "most members one consumer group (KIP-848) may have",
+		set: intField(32, 1, func(b *builder) *int32 { return &b.cfg.GroupConsumerMaxSize })},
 	{key: "offsets.topic.num.partitions", def: "50", doc: "partitions of the internal __consumer_offsets topic (offsets themselves live in etcd)",
 		set: intField(32, 1, func(b *builder) *int32 { return &b.cfg.OffsetsTopicNumPartitions })},
 	{key: "offsets.topic.replication.factor", def: "3", doc: "replication factor of __consumer_offsets, lowered to the live brokers",
@@ -582,6 +596,32 @@ func setEtcdEndpoints(b *builder, v string) error {
 		}
 	}
 	b.cfg.EtcdEndpoints = eps
+	return nil
+}
+
+// setConsumerAssignors takes assignor names, or Kafka's class names of
+// the same assignors.
+func setConsumerAssignors(b *builder, v string) error {
+	classes := map[string]string{
+		"org.apache.kafka.coordinator.group.assignor.UniformAssignor": "uniform",
+		"org.apache.kafka.coordinator.group.assignor.RangeAssignor":   "range",
+	}
+	var out []string
+	for _, name := range splitList(v) {
+		if short, ok := classes[name]; ok {
+			name = short
+		}
+		if name != "uniform" && name != "range" {
+			return fmt.Errorf("%w: unknown consumer group assignor %q (uniform, range)", ErrInvalidValue, name)
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	if len(out) == 0 {
+		return fmt.Errorf("%w: at least one consumer group assignor is needed", ErrInvalidValue)
+	}
+	b.cfg.GroupConsumerAssignors = out
 	return nil
 }
 

@@ -7,8 +7,9 @@
 //     seq=<i> and src=kafkad-compat. One line per acknowledged record:
 //       sent <partition> <offset> <key> <value>
 //
-//   java KafkadCompat group <bootstrap> <topic> <group> <n>
-//     Two KafkaConsumers join <group> and subscribe to the (empty) topic.
+//   java KafkadCompat group <bootstrap> <topic> <group> <n> [classic|consumer]
+//     Two KafkaConsumers join <group> (group.protocol classic, the default,
+//     or consumer: KIP-848) and subscribe to the topic.
 //     Once their assignments are disjoint and cover every partition, the
 //     idempotent producer sends n records as above, and the members poll
 //     and commitSync after processing each batch until n records arrived
@@ -58,10 +59,10 @@ public class KafkadCompat {
             try (KafkaProducer<String, String> p = producer(args[1])) {
                 produce(p, args[2], Integer.parseInt(args[3]));
             }
-        } else if (args.length == 5 && args[0].equals("group")) {
-            group(args[1], args[2], args[3], Integer.parseInt(args[4]));
+        } else if ((args.length == 5 || args.length == 6) && args[0].equals("group")) {
+            group(args[1], args[2], args[3], Integer.parseInt(args[4]), args.length == 6 ? args[5] : "classic");
         } else {
-            System.err.println("usage: KafkadCompat produce <bootstrap> <topic> <n> | group <bootstrap> <topic> <group> <n>");
+            System.err.println("usage: KafkadCompat produce <bootstrap> <topic> <n> | group <bootstrap> <topic> <group> <n> [classic|consumer]");
             System.exit(2);
         }
     }
@@ -136,7 +137,7 @@ public class KafkadCompat {
         volatile Set<TopicPartition> assignment = Collections.emptySet();
         volatile Throwable error;
 
-        Member(String name, String bootstrap, String topic, String group, AtomicInteger total, int n, long deadline) {
+        Member(String name, String bootstrap, String topic, String group, String protocol, AtomicInteger total, int n, long deadline) {
             this.name = name;
             this.topic = topic;
             this.total = total;
@@ -148,8 +149,12 @@ public class KafkadCompat {
             c.put(ConsumerConfig.CLIENT_ID_CONFIG, name);
             c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
             c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-            c.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "10000");
-            c.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "1000");
+            c.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, protocol);
+            if (protocol.equals("classic")) {
+                // The consumer protocol takes both from the broker.
+                c.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "10000");
+                c.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "1000");
+            }
             c.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "20000");
             c.put(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
             c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "50");
@@ -165,7 +170,10 @@ public class KafkadCompat {
                     @Override
                     public void onPartitionsRevoked(Collection<TopicPartition> revoked) {
                         // Everything processed is committed after each batch already.
-                        assignment = Collections.emptySet();
+                        // The consumer protocol revokes only some partitions.
+                        Set<TopicPartition> left = new HashSet<>(consumer.assignment());
+                        left.removeAll(revoked);
+                        assignment = Set.copyOf(left);
                     }
 
                     @Override
@@ -198,7 +206,7 @@ public class KafkadCompat {
         }
     }
 
-    static void group(String bootstrap, String topic, String group, int n) throws Exception {
+    static void group(String bootstrap, String topic, String group, int n, String protocol) throws Exception {
         long deadline = System.currentTimeMillis() + DEADLINE_MS;
         AtomicInteger total = new AtomicInteger();
         try (KafkaProducer<String, String> p = producer(bootstrap)) {
@@ -208,8 +216,8 @@ public class KafkadCompat {
             if (all.size() < 2) {
                 fail("topic " + topic + " needs at least 2 partitions, has " + all.size());
             }
-            Member a = new Member("member-a", bootstrap, topic, group, total, n, deadline);
-            Member b = new Member("member-b", bootstrap, topic, group, total, n, deadline);
+            Member a = new Member("member-a", bootstrap, topic, group, protocol, total, n, deadline);
+            Member b = new Member("member-b", bootstrap, topic, group, protocol, total, n, deadline);
             Thread ta = new Thread(a, "member-a"), tb = new Thread(b, "member-b");
             ta.start();
             tb.start();
