@@ -232,24 +232,22 @@ func subscribedTopicsOf(protocolType, protocol string, members map[string]*membe
 }
 
 // expiredOffsets returns, for each topic with an offset past retention,
-// the topic's remaining offsets (empty: delete the topic), as Kafka
-// decides since KIP-211: an Empty group's offsets expire retention after
-// it became Empty (or after the commit, for a group that never had
-// members); a group with members keeps the offsets of the topics it
-// subscribes to and expires the others by commit time (KIP-496).
-func (g *group) expiredOffsets(now time.Time, retention time.Duration) map[string]map[int32]metastore.CommittedOffset {
+// the topic's remaining offsets (empty: delete the topic). The offsets of
+// subscribed topics stay; the others expire retention after their commit
+// or, when since is later (when an Empty classic group became Empty, as
+// Kafka has it since KIP-211), retention after since.
+func expiredOffsets(offsets map[string]map[int32]metastore.CommittedOffset, subscribed map[string]bool, since, now time.Time, retention time.Duration) map[string]map[int32]metastore.CommittedOffset {
 	out := map[string]map[int32]metastore.CommittedOffset{}
-	subscribed := subscribedTopicsOf(g.protocolType, g.protocol, g.members)
-	for topic, parts := range g.offsets {
-		if len(g.members) > 0 && (g.protocolType != "consumer" || subscribed[topic]) {
+	for topic, parts := range offsets {
+		if subscribed[topic] {
 			continue
 		}
 		var keep map[int32]metastore.CommittedOffset
 		expired := false
 		for p, o := range parts {
 			base := time.UnixMilli(o.CommitMs)
-			if len(g.members) == 0 && g.protocolType != "" && g.stateSince.After(base) {
-				base = g.stateSince
+			if since.After(base) {
+				base = since
 			}
 			if now.Sub(base) >= retention {
 				expired = true
@@ -265,6 +263,28 @@ func (g *group) expiredOffsets(now time.Time, retention time.Duration) map[strin
 		}
 	}
 	return out
+}
+
+// expiry says which offsets of a group may expire and whether the group
+// is empty: a classic group with members keeps every offset unless it
+// uses the consumer protocol (then only those of unsubscribed topics
+// expire, KIP-496); a KIP-848 group keeps those of its subscriptions and
+// counts from each commit, as Kafka's new coordinator does.
+func (c *Coordinator) expiry(ctx context.Context, g *group) (subscribed map[string]bool, since time.Time, empty, ok bool) {
+	if g.otherKind == "" {
+		if len(g.members) > 0 && g.protocolType != "consumer" {
+			return nil, time.Time{}, false, false
+		}
+		if len(g.members) == 0 && g.protocolType != "" {
+			since = g.stateSince
+		}
+		return g.subscribedTopics(), since, g.state == stateEmpty && len(g.pending) == 0, true
+	}
+	cg, _, gerr := c.consumerGroupOf(ctx, g, false)
+	if gerr != nil {
+		return nil, time.Time{}, false, false
+	}
+	return cg.subscribedTopicNames(c.consumerEnv()), time.Time{}, len(cg.members) == 0, true
 }
 
 // ExpireOffsets drops the offsets past offsets.retention.minutes of every
@@ -291,10 +311,11 @@ func (c *Coordinator) ExpireOffsets(ctx context.Context, owns func(group string)
 }
 
 func (c *Coordinator) expireGroup(ctx context.Context, g *group) {
-	if g.otherKind != "" {
+	subscribed, since, empty, ok := c.expiry(ctx, g)
+	if !ok {
 		return
 	}
-	expired := g.expiredOffsets(c.now(), c.cfg.OffsetsRetention)
+	expired := expiredOffsets(g.offsets, subscribed, since, c.now(), c.cfg.OffsetsRetention)
 	if len(expired) > 0 {
 		if err := c.store.StoreGroupOffsets(ctx, g.id, expired, g.own); err != nil {
 			g.storeFailed(err, "offset expiration: cannot delete offsets")
@@ -311,7 +332,7 @@ func (c *Coordinator) expireGroup(ctx context.Context, g *group) {
 		}
 		c.log.Info().Str("group", g.id).Int("offsets", n).Msg("expired committed offsets")
 	}
-	if g.state == stateEmpty && len(g.offsets) == 0 && len(g.pending) == 0 {
+	if empty && len(g.offsets) == 0 {
 		if err := c.store.DeleteGroup(ctx, g.id, g.own); err != nil {
 			g.storeFailed(err, "offset expiration: cannot delete group")
 			return

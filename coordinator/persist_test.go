@@ -158,3 +158,34 @@ func TestOffsetsExpire(t *testing.T) {
 	assert.ErrorIs(t, derr, ErrGroupNotFound)
 	assert.Equal(t, "Dead", d.State)
 }
+
+// TestConsumerGroupOffsetsExpire: a KIP-848 group keeps the offsets of
+// the topics it subscribes to; once its last member left they expire
+// retention after their commit and the group is deleted.
+func TestConsumerGroupOffsetsExpire(t *testing.T) {
+	store := startStore(t)
+	c := newConsumerTestCoordinator(t, store, topicInfo("t", 1), topicInfo("old", 1))
+	ctx := context.Background()
+	clock := time.Now()
+	c.now = func() time.Time { return clock }
+	owns := func(string) bool { return true }
+
+	r := cgHeartbeat(t, c, cgJoin("m1", "t"))
+	require.Equal(t, int16(0), r.ErrorCode)
+	commits := []OffsetCommit{{Topic: "t", Offset: 4}, {Topic: "old", Offset: 9}}
+	require.Nil(t, c.Commit(ctx, "g", "m1", nil, r.MemberEpoch, commits))
+	require.Nil(t, commits[0].Err)
+
+	clock = clock.Add(c.cfg.OffsetsRetention)
+	c.ExpireOffsets(ctx, owns)
+	got, err := c.Fetch(ctx, "g", nil)
+	require.Nil(t, err)
+	assert.Equal(t, []FetchedOffset{{Topic: "t", Offset: 4}}, got, "the subscribed topic's offset stays")
+
+	leave := cgBeat("m1", -1, assignment{})
+	require.Equal(t, int16(0), cgHeartbeat(t, c, leave).ErrorCode)
+	c.ExpireOffsets(ctx, owns)
+	stored, serr := store.StoredGroups(ctx)
+	require.NoError(t, serr)
+	assert.Empty(t, stored, "empty, no offsets left: deleted")
+}
