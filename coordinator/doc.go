@@ -1,6 +1,9 @@
 // Package coordinator is the group coordinator: the classic consumer group
 // protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup, KIP-394 member id
-// round trip, KIP-345 static members) and committed offsets.
+// round trip, KIP-345 static members), KIP-848 consumer groups
+// (ConsumerGroupHeartbeat with server-side assignors: consumer.go holds
+// their state machine, consumer_coordinator.go its I/O and timers) and
+// committed offsets.
 //
 // Each group is a state machine (Empty, PreparingRebalance,
 // CompletingRebalance, Stable, Dead) guarded by its own mutex; requests
