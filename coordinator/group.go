@@ -231,7 +231,12 @@ func (g *group) join(req *kmsg.JoinGroupRequest, clientID, host string, respond 
 	switch {
 	case settled && replaced && g.state == stateStable && g.selectProtocol() == g.protocol:
 		if err := g.save(); err != nil {
-			return // the group is unloaded: every waiting member was answered
+			if g.state != stateDead { // else unloaded: every waiting member was answered
+				m.join(joinError(m.id, err)) // it joins again and is replaced again
+				m.join = nil
+				g.startSession(m)
+			}
+			return
 		}
 		resp := g.joinResponse(m)
 		resp.SkipAssignment = m.id == g.leader

@@ -2,6 +2,8 @@ package coordinator
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkad/kafkad/controller/metastore"
 )
@@ -188,4 +191,38 @@ func TestConsumerGroupOffsetsExpire(t *testing.T) {
 	stored, serr := store.StoredGroups(ctx)
 	require.NoError(t, serr)
 	assert.Empty(t, stored, "empty, no offsets left: deleted")
+}
+
+// failingStore refuses group writes while fail is set (etcd unreachable).
+type failingStore struct {
+	Store
+	fail atomic.Bool
+}
+
+func (s *failingStore) SaveGroup(ctx context.Context, group string, data []byte, own metastore.Ownership) error {
+	if s.fail.Load() {
+		return errors.New("etcd unreachable")
+	}
+	return s.Store.SaveGroup(ctx, group, data, own)
+}
+
+// TestStaticRejoinNotStored: a static member's replacement that cannot be
+// stored is answered COORDINATOR_NOT_AVAILABLE; its next join stores it
+// and keeps the generation.
+func TestStaticRejoinNotStored(t *testing.T) {
+	store := &failingStore{Store: startStore(t)}
+	c := newTestCoordinator(t, store)
+	req := joinReq("s", "", time.Minute, "range")
+	req.InstanceID = kmsg.StringPtr("i")
+	first := recv(t, join(c, req))
+	require.Equal(t, int16(0), first.ErrorCode)
+	require.Equal(t, int16(0), recv(t, syncGroup(c, "s", first.MemberID, first.Generation, map[string]string{first.MemberID: "a"})).ErrorCode)
+
+	store.fail.Store(true)
+	assert.Equal(t, kerr.CoordinatorNotAvailable.Code, recv(t, join(c, req)).ErrorCode)
+	store.fail.Store(false)
+	again := recv(t, join(c, req))
+	require.Equal(t, int16(0), again.ErrorCode)
+	assert.Equal(t, first.Generation, again.Generation)
+	assert.Equal(t, "a", string(recv(t, syncGroup(c, "s", again.MemberID, again.Generation, nil)).MemberAssignment))
 }
