@@ -138,7 +138,6 @@ func (c *Coordinator) unload(gone func(g *group) bool, err *kerr.Error) {
 			g.mu.Unlock()
 			continue
 		}
-		c.forget(g)
 		g.die(err)
 		g.mu.Unlock()
 		if err == kerr.NotCoordinator {
@@ -191,15 +190,13 @@ func (c *Coordinator) lockGroup(ctx context.Context, id string, create bool) (*g
 		if !g.loaded {
 			if err := g.load(ctx); err != nil {
 				c.log.Warn().Err(err).Str("group", id).Msg("cannot load group")
-				c.forget(g)
 				g.die(kerr.CoordinatorLoadInProgress)
 				g.mu.Unlock()
 				return nil, kerr.CoordinatorLoadInProgress
 			}
 		}
 		if !create && !g.exists() {
-			c.forget(g)
-			g.state = stateDead
+			g.die(kerr.GroupIDNotFound) // nobody waits on a group that does not exist
 			g.mu.Unlock()
 			return nil, nil
 		}
@@ -420,8 +417,7 @@ func (c *Coordinator) dropIfUnused(g *group) {
 	if g.state != stateEmpty || g.exists() {
 		return
 	}
-	c.forget(g)
-	g.state = stateDead
+	g.die(kerr.GroupIDNotFound) // nobody waits on an unused group
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -541,7 +537,6 @@ func (c *Coordinator) Delete(ctx context.Context, id string) *kerr.Error {
 	if err := c.store.DeleteGroup(ctx, id, g.own); err != nil {
 		return g.storeFailed(err, "cannot delete group")
 	}
-	c.forget(g)
 	g.die(kerr.CoordinatorNotAvailable)
 	c.log.Info().Str("group", id).Msg("group deleted")
 	return nil
@@ -601,5 +596,18 @@ func (c *Coordinator) DeleteOffsets(ctx context.Context, id string, topics map[s
 // subscribedTopics reads the consumer protocol subscriptions of the
 // members.
 func (g *group) subscribedTopics() map[string]bool {
-	return subscribedTopicsOf(g.protocolType, g.protocol, g.members)
+	out := map[string]bool{}
+	if g.protocolType != "consumer" {
+		return out
+	}
+	for _, m := range g.members {
+		var sub kmsg.ConsumerMemberMetadata
+		if err := sub.ReadFrom(m.metadataFor(g.protocol)); err != nil {
+			continue
+		}
+		for _, t := range sub.Topics {
+			out[t] = true
+		}
+	}
+	return out
 }

@@ -170,7 +170,6 @@ const storeTimeout = 10 * time.Second
 func (g *group) storeFailed(err error, msg string) *kerr.Error {
 	if errors.Is(err, metastore.ErrFenced) {
 		g.c.log.Info().Str("group", g.id).Msg("group fenced: another broker coordinates it now")
-		g.c.forget(g)
 		g.die(kerr.NotCoordinator)
 		return kerr.NotCoordinator
 	}
@@ -178,9 +177,11 @@ func (g *group) storeFailed(err error, msg string) *kerr.Error {
 	return kerr.CoordinatorNotAvailable
 }
 
-// die stops the group's timers and answers its waiting members with err.
+// die removes the group from its coordinator (a later request loads it
+// afresh), stops its timers and answers its waiting members with err.
 // Called with g.mu held.
 func (g *group) die(err *kerr.Error) {
+	g.c.forget(g)
 	g.state = stateDead
 	for _, m := range g.members {
 		m.stopSession()
@@ -210,25 +211,6 @@ func (g *group) setState(s state) {
 		g.stateSince = g.c.now()
 	}
 	g.state = s
-}
-
-// subscribedTopicsOf lists the topics a consumer-protocol member set
-// subscribes to.
-func subscribedTopicsOf(protocolType, protocol string, members map[string]*member) map[string]bool {
-	out := map[string]bool{}
-	if protocolType != "consumer" {
-		return out
-	}
-	for _, m := range members {
-		var sub kmsg.ConsumerMemberMetadata
-		if err := sub.ReadFrom(m.metadataFor(protocol)); err != nil {
-			continue
-		}
-		for _, t := range sub.Topics {
-			out[t] = true
-		}
-	}
-	return out
 }
 
 // expiredOffsets returns, for each topic with an offset past retention,
@@ -337,7 +319,6 @@ func (c *Coordinator) expireGroup(ctx context.Context, g *group) {
 			g.storeFailed(err, "offset expiration: cannot delete group")
 			return
 		}
-		c.forget(g)
 		g.die(kerr.CoordinatorNotAvailable)
 		c.log.Info().Str("group", g.id).Msg("group deleted: empty with no offsets left")
 	}
