@@ -38,11 +38,10 @@ func groupShard(group string, partitions int) int32 {
 // the zero Ownership (Leader 0 never matches a real shard's Topic) when
 // __consumer_offsets does not exist yet.
 func (b *Broker) groupOwnership(group string) metastore.Ownership {
-	t, ok := b.store.Topic(offsetsTopic)
-	if !ok || len(t.Partitions) == 0 {
+	p, ok := b.store.PartitionOf(offsetsTopic, func(n int) int32 { return groupShard(group, n) })
+	if !ok {
 		return metastore.Ownership{Leader: -1}
 	}
-	p := t.Partitions[groupShard(group, len(t.Partitions))]
 	return metastore.Ownership{Topic: offsetsTopic, Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch}
 }
 

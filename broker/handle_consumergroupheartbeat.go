@@ -35,10 +35,9 @@ func (b *Broker) handleConsumerGroupHeartbeat(ctx context.Context, r *protocol.R
 // consumerGroupTopics lists the cluster's topics for consumer group
 // subscriptions (coordinator.SetTopics).
 func (b *Broker) consumerGroupTopics() []coordinator.TopicInfo {
-	topics := b.store.Topics()
-	out := make([]coordinator.TopicInfo, len(topics))
-	for i, t := range topics {
-		out[i] = coordinator.TopicInfo{Name: t.Name, ID: t.ID, Partitions: int32(len(t.Partitions))}
-	}
+	var out []coordinator.TopicInfo
+	b.store.EachTopic(func(name string, id [16]byte, partitions int) {
+		out = append(out, coordinator.TopicInfo{Name: name, ID: id, Partitions: int32(partitions)})
+	})
 	return out
 }

@@ -47,6 +47,33 @@ func (s *Store) Topics() []Topic {
 	return out
 }
 
+// PartitionOf returns the partition of the cached topic name that pick
+// chooses from the topic's partition count, copying only that partition
+// (group requests look up their coordinator shard this way).
+func (s *Store) PartitionOf(name string, pick func(partitions int) int32) (PartitionState, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t, ok := s.cache.topics[name]
+	if !ok || len(t.Partitions) == 0 {
+		return PartitionState{}, false
+	}
+	p := pick(len(t.Partitions))
+	if p < 0 || int(p) >= len(t.Partitions) {
+		return PartitionState{}, false
+	}
+	return t.Partitions[p].clone(), true
+}
+
+// EachTopic calls fn with the name, id and partition count of every
+// cached topic, copying nothing. fn must not call into the store.
+func (s *Store) EachTopic(fn func(name string, id [16]byte, partitions int)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for name, t := range s.cache.topics {
+		fn(name, t.ID, len(t.Partitions))
+	}
+}
+
 // CreateTopic stores a new topic, assigning a random id if t.ID is zero.
 // It fails with ErrTopicExists if the name is taken, decided by etcd
 // atomically, so two brokers creating the same topic cannot both win.

@@ -208,3 +208,27 @@ func TestSetPartitionStateIsCompareAndSwap(t *testing.T) {
 	_, err = b.SetPartitionState(ctx(t), "missing", p0, p0)
 	require.ErrorIs(t, err, ErrTopicNotFound)
 }
+
+func TestPartitionOfAndEachTopic(t *testing.T) {
+	s := startStore(t, startEtcd(t))
+	created, err := s.CreateTopic(ctx(t), topic("t", []int32{1, 2}, []int32{2, 1}, []int32{1}))
+	require.NoError(t, err)
+
+	p, ok := s.PartitionOf("t", func(n int) int32 { return int32(n - 2) })
+	require.True(t, ok)
+	assert.Equal(t, created.Partitions[1], p)
+	p.ISR[0] = 99 // a copy
+	again, _ := s.PartitionOf("t", func(int) int32 { return 1 })
+	assert.Equal(t, created.Partitions[1], again)
+	_, ok = s.PartitionOf("t", func(n int) int32 { return int32(n) })
+	assert.False(t, ok, "out of range")
+	_, ok = s.PartitionOf("missing", func(int) int32 { return 0 })
+	assert.False(t, ok)
+
+	seen := map[string]int{}
+	s.EachTopic(func(name string, id [16]byte, partitions int) {
+		assert.Equal(t, created.ID, id)
+		seen[name] = partitions
+	})
+	assert.Equal(t, map[string]int{"t": 3}, seen)
+}
