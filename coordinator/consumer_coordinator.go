@@ -108,7 +108,7 @@ func (cg *consumerGroup) decodeInto(data []byte) error {
 // g is no group or an empty classic one (Kafka turns an empty classic
 // group into a consumer group on the first heartbeat). created says the
 // group is new and not stored yet.
-func (c *Coordinator) consumerGroupOf(ctx context.Context, g *group, create bool) (cg *consumerGroup, created bool, _ *groupError) {
+func (c *Coordinator) consumerGroupOf(g *group, create bool) (cg *consumerGroup, created bool, _ *groupError) {
 	c.mu.Lock()
 	if c.consumer == nil {
 		c.consumer = map[string]*consumerGroup{}
@@ -122,9 +122,11 @@ func (c *Coordinator) consumerGroupOf(ctx context.Context, g *group, create bool
 	cg.anchor = g
 	switch {
 	case g.otherKind == kindConsumer:
-		data, err := c.store.LoadGroup(ctx, g.id)
-		if err == nil && data != nil {
-			err = cg.decodeInto(data)
+		// The entry read the document when it loaded; a group created
+		// since has none yet (created is only set below).
+		var err error
+		if g.otherDoc != nil {
+			err = cg.decodeInto(g.otherDoc)
 		}
 		if err != nil {
 			c.log.Warn().Err(err).Str("group", g.id).Msg("cannot load consumer group")
@@ -208,7 +210,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, req *kmsg.Cons
 	}
 	defer g.mu.Unlock()
 	defer c.dropIfUnused(g)
-	cg, created, gerr := c.consumerGroupOf(ctx, g, join)
+	cg, created, gerr := c.consumerGroupOf(g, join)
 	if gerr != nil {
 		return heartbeatError(gerr)
 	}
@@ -352,7 +354,7 @@ func (c *Coordinator) lockConsumer(ctx context.Context, id string) (*consumerGro
 	case g == nil:
 		return nil, refuse(kerr.GroupIDNotFound, "Group %s not found.", id)
 	}
-	cg, _, gerr := c.consumerGroupOf(ctx, g, false)
+	cg, _, gerr := c.consumerGroupOf(g, false)
 	if gerr != nil {
 		g.mu.Unlock()
 		return nil, gerr
@@ -392,7 +394,7 @@ func (c *Coordinator) CheckConsumerOffsetFetch(ctx context.Context, group string
 	if g.otherKind != kindConsumer {
 		return nil
 	}
-	cg, _, gerr := c.consumerGroupOf(ctx, g, false)
+	cg, _, gerr := c.consumerGroupOf(g, false)
 	if gerr != nil {
 		return gerr.err
 	}
@@ -403,8 +405,8 @@ func (c *Coordinator) CheckConsumerOffsetFetch(ctx context.Context, group string
 // g.otherKind == kindConsumer (unless said otherwise).
 
 // commitConsumer validates an OffsetCommit to a consumer group.
-func (c *Coordinator) commitConsumer(ctx context.Context, g *group, memberID string, epoch int32, commits []OffsetCommit) *kerr.Error {
-	cg, _, gerr := c.consumerGroupOf(ctx, g, false)
+func (c *Coordinator) commitConsumer(g *group, memberID string, epoch int32, commits []OffsetCommit) *kerr.Error {
+	cg, _, gerr := c.consumerGroupOf(g, false)
 	if gerr != nil {
 		return gerr.err
 	}
@@ -412,8 +414,8 @@ func (c *Coordinator) commitConsumer(ctx context.Context, g *group, memberID str
 }
 
 // consumerSummary is a consumer group as ListGroups shows it.
-func (c *Coordinator) consumerSummary(ctx context.Context, g *group) (GroupSummary, bool) {
-	cg, _, gerr := c.consumerGroupOf(ctx, g, false)
+func (c *Coordinator) consumerSummary(g *group) (GroupSummary, bool) {
+	cg, _, gerr := c.consumerGroupOf(g, false)
 	if gerr != nil {
 		return GroupSummary{}, false
 	}
@@ -421,8 +423,8 @@ func (c *Coordinator) consumerSummary(ctx context.Context, g *group) (GroupSumma
 }
 
 // consumerDeletable refuses DeleteGroups of a consumer group with members.
-func (c *Coordinator) consumerDeletable(ctx context.Context, g *group) *kerr.Error {
-	cg, _, gerr := c.consumerGroupOf(ctx, g, false)
+func (c *Coordinator) consumerDeletable(g *group) *kerr.Error {
+	cg, _, gerr := c.consumerGroupOf(g, false)
 	switch {
 	case gerr != nil:
 		return gerr.err
@@ -434,8 +436,8 @@ func (c *Coordinator) consumerDeletable(ctx context.Context, g *group) *kerr.Err
 
 // consumerSubscribed is every topic the consumer group subscribes to
 // (OffsetDelete refuses those: GROUP_SUBSCRIBED_TO_TOPIC).
-func (c *Coordinator) consumerSubscribed(ctx context.Context, g *group) map[string]bool {
-	cg, _, gerr := c.consumerGroupOf(ctx, g, false)
+func (c *Coordinator) consumerSubscribed(g *group) map[string]bool {
+	cg, _, gerr := c.consumerGroupOf(g, false)
 	if gerr != nil {
 		return map[string]bool{}
 	}
@@ -445,11 +447,11 @@ func (c *Coordinator) consumerSubscribed(ctx context.Context, g *group) map[stri
 // releaseEmptyConsumer lets a classic JoinGroup take over an empty
 // consumer group, as Kafka does; a consumer group with members refuses
 // it (INCONSISTENT_GROUP_PROTOCOL). Called for any g.otherKind.
-func (c *Coordinator) releaseEmptyConsumer(ctx context.Context, g *group) bool {
+func (c *Coordinator) releaseEmptyConsumer(g *group) bool {
 	if g.otherKind != kindConsumer {
 		return false
 	}
-	cg, _, gerr := c.consumerGroupOf(ctx, g, false)
+	cg, _, gerr := c.consumerGroupOf(g, false)
 	if gerr != nil || len(cg.members) > 0 {
 		return false
 	}

@@ -222,7 +222,7 @@ func (c *Coordinator) Join(ctx context.Context, req *kmsg.JoinGroupRequest, clie
 		return
 	}
 	defer g.mu.Unlock()
-	if g.otherKind != "" && !c.releaseEmptyConsumer(ctx, g) { // KIP-848: only an empty consumer group turns classic
+	if g.otherKind != "" && !c.releaseEmptyConsumer(g) { // KIP-848: only an empty consumer group turns classic
 		respond(joinError(req.MemberID, kerr.InconsistentGroupProtocol))
 		return
 	}
@@ -307,7 +307,7 @@ func (c *Coordinator) Commit(ctx context.Context, groupID, memberID string, inst
 	switch {
 	case g.otherKind != "":
 		// KIP-848: member id and member epoch (consumer_coordinator.go).
-		if err := c.commitConsumer(ctx, g, memberID, generation, commits); err != nil {
+		if err := c.commitConsumer(g, memberID, generation, commits); err != nil {
 			return err
 		}
 	case generation < 0 && memberID == "" && len(g.members) == 0:
@@ -466,7 +466,7 @@ func (c *Coordinator) List(ctx context.Context, owns func(group string) bool) ([
 		}
 		if g.otherKind == "" {
 			out = append(out, GroupSummary{ID: id, State: g.state.String(), ProtocolType: g.protocolType})
-		} else if s, ok := c.consumerSummary(ctx, g); ok { // KIP-848
+		} else if s, ok := c.consumerSummary(g); ok { // KIP-848
 			out = append(out, s)
 		}
 		g.mu.Unlock()
@@ -530,7 +530,7 @@ func (c *Coordinator) Delete(ctx context.Context, id string) *kerr.Error {
 		return kerr.NonEmptyGroup
 	}
 	if g.otherKind != "" { // KIP-848: a consumer group must be Empty
-		if err := c.consumerDeletable(ctx, g); err != nil {
+		if err := c.consumerDeletable(g); err != nil {
 			return err
 		}
 	}
@@ -559,7 +559,7 @@ func (c *Coordinator) DeleteOffsets(ctx context.Context, id string, topics map[s
 	}
 	subscribed := g.subscribedTopics()
 	if g.otherKind != "" { // KIP-848
-		subscribed = c.consumerSubscribed(ctx, g)
+		subscribed = c.consumerSubscribed(g)
 	}
 	errs := map[string]*kerr.Error{}
 	changed := map[string]map[int32]metastore.CommittedOffset{}

@@ -79,10 +79,12 @@ type group struct {
 
 	// Loaded from the store on first use, under the shard ownership own;
 	// stored says the store holds a document for it. otherKind is the
-	// kind of a stored group of another protocol (KIP-848 "consumer").
+	// kind of a stored group of another protocol (KIP-848 "consumer"),
+	// otherDoc its document as loaded.
 	loaded, stored bool
 	own            metastore.Ownership
 	otherKind      string
+	otherDoc       []byte
 	offsets        map[string]map[int32]metastore.CommittedOffset
 }
 

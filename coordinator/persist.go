@@ -90,7 +90,7 @@ func (g *group) load(ctx context.Context) error {
 		return err
 	}
 	if kind != kindClassic {
-		g.otherKind = kind
+		g.otherKind, g.otherDoc = kind, data
 		return nil
 	}
 	var sg savedGroup
@@ -252,7 +252,7 @@ func expiredOffsets(offsets map[string]map[int32]metastore.CommittedOffset, subs
 // uses the consumer protocol (then only those of unsubscribed topics
 // expire, KIP-496); a KIP-848 group keeps those of its subscriptions and
 // counts from each commit, as Kafka's new coordinator does.
-func (c *Coordinator) expiry(ctx context.Context, g *group) (subscribed map[string]bool, since time.Time, empty, ok bool) {
+func (c *Coordinator) expiry(g *group) (subscribed map[string]bool, since time.Time, empty, ok bool) {
 	if g.otherKind == "" {
 		if len(g.members) > 0 && g.protocolType != "consumer" {
 			return nil, time.Time{}, false, false
@@ -262,7 +262,7 @@ func (c *Coordinator) expiry(ctx context.Context, g *group) (subscribed map[stri
 		}
 		return g.subscribedTopics(), since, g.state == stateEmpty && len(g.pending) == 0, true
 	}
-	cg, _, gerr := c.consumerGroupOf(ctx, g, false)
+	cg, _, gerr := c.consumerGroupOf(g, false)
 	if gerr != nil {
 		return nil, time.Time{}, false, false
 	}
@@ -293,7 +293,7 @@ func (c *Coordinator) ExpireOffsets(ctx context.Context, owns func(group string)
 }
 
 func (c *Coordinator) expireGroup(ctx context.Context, g *group) {
-	subscribed, since, empty, ok := c.expiry(ctx, g)
+	subscribed, since, empty, ok := c.expiry(g)
 	if !ok {
 		return
 	}
