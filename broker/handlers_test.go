@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkad/kafkad/controller/embedetcd"
+	"github.com/kafkad/kafkad/storage"
 )
 
 func createTopic(t *testing.T, cl *kgo.Client, name string, partitions int32, configs map[string]*string) {
@@ -419,4 +420,30 @@ func TestMetadataSeesOtherBrokersWrites(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, kerr.UnknownTopicOrPartition.Code, resp.Topics[0].ErrorCode, "deleted through broker 1, gone from broker 2 at once")
 	}
+}
+
+// TestStaleTopicSnapshotDoesNotReopenDeletedTopic: a watch event handled
+// after a topic's deletion carries the topic as it was; opening its
+// partitions from that snapshot must not bring the deleted partition back
+// (a produce would then be acknowledged into a deleted topic).
+func TestStaleTopicSnapshotDoesNotReopenDeletedTopic(t *testing.T) {
+	tb := startTestBroker(t)
+	cl := tb.client(t)
+	createTopic(t, cl, "stale", 1, nil)
+	stale, ok := tb.store.Topic("stale")
+	require.True(t, ok)
+
+	resp, err := kadm.NewClient(cl).DeleteTopics(context.Background(), "stale")
+	require.NoError(t, err)
+	require.NoError(t, resp["stale"].Err)
+
+	tb.reconcileTopic(stale)
+	_, err = tb.openPartition(stale, stale.Partitions[0])
+	require.ErrorIs(t, err, errUnknownTopicOrPartition)
+	tb.mu.RLock()
+	_, open := tb.parts[storage.TopicPartition{Topic: "stale", Partition: 0}]
+	tb.mu.RUnlock()
+	assert.False(t, open)
+	p := produce(t, cl, produceRequest("stale", 0, 1, testBatch(-1, -1, -1, "x")))
+	assert.Equal(t, kerr.UnknownTopicOrPartition.Code, p.ErrorCode)
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -63,10 +64,17 @@ func (b *Broker) leaderPartition(topic string, p int32) (*partition, error) {
 
 // openPartition opens (or creates) the local log of a partition this broker
 // is a replica of, replacing a log left by an older topic of the same name.
+// t may be a snapshot older than a deletion (a watch event handled late):
+// a topic the store no longer has under t's id is not opened again, and
+// as dropTopic removes partitions under b.mu after the store dropped the
+// topic, a partition is never opened after its topic's deletion.
 func (b *Broker) openPartition(t metastore.Topic, st metastore.PartitionState) (*partition, error) {
 	tp := storage.TopicPartition{Topic: t.Name, Partition: st.Partition}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if id, ok := b.store.TopicID(t.Name); !ok || id != t.ID {
+		return nil, fmt.Errorf("%w: %s-%d (topic deleted)", errUnknownTopicOrPartition, tp.Topic, tp.Partition)
+	}
 	if part := b.parts[tp]; part != nil {
 		if part.topicID == t.ID {
 			b.updatePartition(part, t, st)
@@ -115,7 +123,9 @@ func (b *Broker) reconcileTopic(t metastore.Topic) {
 			b.dropReplica(t, st.Partition)
 			continue
 		}
-		if _, err := b.openPartition(t, st); err != nil {
+		if _, err := b.openPartition(t, st); errors.Is(err, errUnknownTopicOrPartition) {
+			return // deleted since this snapshot of it was taken
+		} else if err != nil {
 			b.log.Error().Err(err).Str("topic", t.Name).Int32("partition", st.Partition).Msg("cannot open partition")
 		}
 	}

@@ -47,6 +47,14 @@ func (s *Store) Topics() []Topic {
 	return out
 }
 
+// TopicID returns the id of the cached topic name, copying nothing.
+func (s *Store) TopicID(name string) ([16]byte, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t, ok := s.cache.topics[name]
+	return t.ID, ok
+}
+
 // PartitionOf returns the partition of the cached topic name that pick
 // chooses from the topic's partition count, copying only that partition
 // (group requests look up their coordinator shard this way).
