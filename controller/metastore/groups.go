@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -71,13 +70,9 @@ func (s *Store) LoadGroupOffsets(ctx context.Context, group string) (map[string]
 		if err := json.Unmarshal(kv.Value, &rec); err != nil {
 			return nil, fmt.Errorf("%w: offsets of group %s topic %s: %v", ErrCorrupt, group, topic, err)
 		}
-		parts := make(map[int32]CommittedOffset, len(rec))
-		for p, o := range rec {
-			n, err := strconv.ParseInt(p, 10, 32)
-			if err != nil {
-				return nil, fmt.Errorf("%w: offsets of group %s topic %s: partition %q", ErrCorrupt, group, topic, p)
-			}
-			parts[int32(n)] = o
+		parts, err := decodeOffsets(rec)
+		if err != nil {
+			return nil, fmt.Errorf("%w: offsets of group %s topic %s: %v", ErrCorrupt, group, topic, err)
 		}
 		out[topic] = parts
 	}
@@ -99,11 +94,7 @@ func (s *Store) StoreGroupOffsets(ctx context.Context, group string, byTopic map
 			ops = append(ops, clientv3.OpDelete(key))
 			continue
 		}
-		rec := make(map[string]CommittedOffset, len(parts))
-		for p, o := range parts {
-			rec[strconv.FormatInt(int64(p), 10)] = o
-		}
-		ops = append(ops, clientv3.OpPut(key, mustJSON(rec)))
+		ops = append(ops, clientv3.OpPut(key, mustJSON(encodeOffsets(parts))))
 	}
 	if err := s.ownedTxn(ctx, own, ops); err != nil {
 		return fmt.Errorf("metastore: store offsets of group %s: %w", group, err)
