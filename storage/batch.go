@@ -79,10 +79,13 @@ func parseBatchHeader(b []byte) batchHeader {
 	}
 }
 
-func (h *batchHeader) size() int64         { return logOverhead + int64(h.length) }
-func (h *batchHeader) lastOffset() int64   { return h.baseOffset + int64(h.lastOffsetDelta) }
-func (h *batchHeader) codec() codec.Codec  { return codec.Codec(h.attributes & attrCodecMask) }
-func (h *batchHeader) isControl() bool     { return h.attributes&attrControl != 0 }
+func (h *batchHeader) size() int64        { return logOverhead + int64(h.length) }
+func (h *batchHeader) lastOffset() int64  { return h.baseOffset + int64(h.lastOffsetDelta) }
+func (h *batchHeader) codec() codec.Codec { return codec.Codec(h.attributes & attrCodecMask) }
+func (h *batchHeader) isControl() bool    { return h.attributes&attrControl != 0 }
+func (h *batchHeader) isTransactional() bool {
+	return h.attributes&attrTransactional != 0
+}
 func (h *batchHeader) logAppendTime() bool { return h.attributes&attrLogAppendTime != 0 }
 func (h *batchHeader) hasProducerID() bool { return h.producerID >= 0 }
 func (h *batchHeader) lastSequence() int32 {

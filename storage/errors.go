@@ -20,6 +20,12 @@ var (
 	// ErrInvalidRecord: well-formed bytes breaking a rule, such as mixed
 	// producer ids in one append or inconsistent offset deltas (INVALID_RECORD).
 	ErrInvalidRecord = errors.New("storage: invalid record")
+	// ErrInvalidTxnState: a non-transactional batch from a producer whose
+	// transaction is open (INVALID_TXN_STATE).
+	ErrInvalidTxnState = errors.New("storage: invalid transaction state")
+	// ErrTransactionCoordinatorFenced: a marker from a coordinator older
+	// than one already seen for the producer (TRANSACTION_COORDINATOR_FENCED).
+	ErrTransactionCoordinatorFenced = errors.New("storage: transaction coordinator fenced")
 	// ErrClosed: the log or manager was closed.
 	ErrClosed = errors.New("storage: closed")
 	// ErrInconsistentTopicID: a partition directory holds another topic id

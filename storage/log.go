@@ -123,7 +123,11 @@ func (l *Log) Size() int64 {
 
 // Append validates every batch in records, checks idempotent-producer
 // state, assigns offsets in place and appends the batches to the active
-// segment. Nothing is written unless every batch is valid. records is
+// segment. A transactional batch opens its producer's transaction (or
+// continues it); a non-transactional one during a transaction is
+// ErrInvalidTxnState, and a control batch is ErrInvalidRecord (markers
+// come through AppendMarker). Nothing is written unless every batch is
+// valid. records is
 // modified (offsets, leader epoch, timestamps) and must not be reused by
 // the caller.
 func (l *Log) Append(records []byte, opts AppendOptions) (AppendResult, error) {
@@ -158,10 +162,6 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendResult, error) {
 		next := leo
 		for i := range infos {
 			h := &infos[i].hdr
-			if h.isControl() {
-				next += int64(h.lastOffsetDelta) + 1
-				continue
-			}
 			if md, dup := pending.duplicateOf(h); dup {
 				return AppendResult{
 					BaseOffset:     md.firstOffset,
@@ -269,6 +269,14 @@ func (l *Log) validateAll(records []byte, cfg Config) ([]batchInfo, error) {
 		info, err := l.validator.validate(records[pos:], cfg.MaxMessageBytes)
 		if err != nil {
 			return nil, fmt.Errorf("batch at byte %d: %w", pos, err)
+		}
+		// Markers come from the transaction coordinator through
+		// AppendMarker, never from clients; Kafka answers INVALID_RECORD.
+		if info.hdr.isControl() {
+			return nil, fmt.Errorf("batch at byte %d: %w: control batch from a client", pos, ErrInvalidRecord)
+		}
+		if info.hdr.isTransactional() && !info.hdr.hasProducerID() {
+			return nil, fmt.Errorf("batch at byte %d: %w: transactional batch without a producer id", pos, ErrInvalidRecord)
 		}
 		info.pos = pos
 		infos = append(infos, info)
@@ -431,7 +439,7 @@ func (l *Log) Close() error {
 	if err := l.activeSegment().onBecomeInactive(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := writeSnapshot(l.dir, l.logEndOffset.Load(), l.producers); err != nil {
+	if err := writeSnapshot(l.dir, l.logEndOffset.Load(), l.producers, l.activeSegment().baseOffset); err != nil {
 		errs = append(errs, err)
 	}
 	if err := l.epochs.flush(l.dir); err != nil {

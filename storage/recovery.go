@@ -43,7 +43,8 @@ func (l *Log) load(now time.Time) error {
 				bases = append(bases, base)
 			}
 		case strings.HasSuffix(name, indexSuffix), strings.HasSuffix(name, timeIndexSuffix):
-			for _, suf := range []string{indexSuffix, timeIndexSuffix} {
+			// indexSuffix also matches ".txnindex".
+			for _, suf := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 				if base, ok := parseOffsetFileName(name, suf); ok {
 					indexFiles[base] = append(indexFiles[base], name)
 				}
@@ -94,6 +95,15 @@ func (l *Log) load(now time.Time) error {
 			}
 		}
 		if !recover {
+			if s.txnIndexTorn {
+				l.logger.Warn().Int64("base_offset", base).Msg("torn aborted transaction index, rebuilding it")
+				if err := s.txnIndex.reset(); err != nil {
+					return err
+				}
+				s.rebuildTxnIndex = true
+			} else if err := s.txnIndex.truncateFrom(s.nextOffset); err != nil {
+				return err
+			}
 			continue
 		}
 		truncated, err := l.recoverSegment(s, cfg, !last)
@@ -232,6 +242,12 @@ func (l *Log) recoverSegment(s *LogSegment, cfg Config, inactive bool) (bool, er
 	if err := s.timeIndex.file.reset(); err != nil {
 		return false, err
 	}
+	// Rebuilt by the producer state replay, which knows where the aborted
+	// transactions began.
+	if err := s.txnIndex.reset(); err != nil {
+		return false, err
+	}
+	s.rebuildTxnIndex = true
 	s.maxTimestamp, s.offsetOfMaxTimestamp = -1, s.baseOffset
 	s.rollingBasedTimestamp = -1
 	s.bytesSinceLastIndexEntry = 0
@@ -316,19 +332,35 @@ func checkRecoveredHeader(h *batchHeader, pos, fileSize, next, base int64) strin
 
 // loadProducerState loads the newest usable snapshot at or below the log
 // end and replays batch headers after it; without one it replays the whole
-// log. Producer fields live in the batch header, so nothing is
-// decompressed.
+// log. Producer fields live in the batch header, so only control batches
+// (the markers) are read whole. Segments flagged rebuildTxnIndex get their
+// aborted transaction index rebuilt by the replay, which then starts at a
+// snapshot no later than the first of them: an abort entry needs the
+// first offset of the transaction, known only from the state before it.
+// Readers see the first unstable offset of the end result only.
 func (l *Log) loadProducerState(leo int64) error {
+	l.producers.startLoad()
+	defer l.producers.endLoad()
 	offs, err := listSnapshots(l.dir)
 	if err != nil {
 		return err
 	}
 	from := l.segments[0].baseOffset
+	limit := leo
+	for _, s := range l.segments {
+		if s.rebuildTxnIndex {
+			limit = min(limit, s.baseOffset)
+			break
+		}
+	}
 	for i := len(offs) - 1; i >= 0; i-- {
 		path := segmentPath(l.dir, offs[i], snapshotSuffix)
 		if offs[i] > leo {
 			// Written for data a crash took away.
 			_ = os.Remove(path)
+			continue
+		}
+		if offs[i] > limit {
 			continue
 		}
 		data, err := os.ReadFile(path)
@@ -341,10 +373,11 @@ func (l *Log) loadProducerState(leo int64) error {
 			_ = os.Remove(path)
 			continue
 		}
-		l.producers.producers = producers
+		l.producers.setProducers(producers)
 		from = max(from, offs[i])
 		break
 	}
+	var buf []byte
 	for _, s := range l.segments {
 		size := s.size.Load()
 		if s.nextOffset <= from || size == 0 {
@@ -363,13 +396,34 @@ func (l *Log) loadProducerState(leo int64) error {
 		}
 		sc := newBatchScanner(s.log, pos, size)
 		for sc.next() {
-			if sc.hdr.baseOffset >= from {
+			if sc.hdr.baseOffset < from {
+				continue
+			}
+			if !sc.hdr.isControl() {
 				l.producers.replay(&sc.hdr)
+				continue
+			}
+			if buf, err = s.readBatch(sc.hdrPos, &sc.hdr, buf); err != nil {
+				break
+			}
+			if err = l.replayControl(&sc.hdr, buf, s, s.rebuildTxnIndex); err != nil {
+				break
 			}
 		}
 		sc.release()
+		if err != nil {
+			return err
+		}
 		if sc.err != nil {
 			return sc.err
+		}
+	}
+	for _, s := range l.segments {
+		if s.rebuildTxnIndex {
+			s.rebuildTxnIndex = false
+			if err := s.txnIndex.sync(); err != nil {
+				return err
+			}
 		}
 	}
 	l.producers.truncateHead(l.logStartOffset.Load())

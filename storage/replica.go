@@ -30,7 +30,10 @@ func (e *OffsetMismatchError) Is(target error) bool { return target == ErrOffset
 // AppendReplica appends batches exactly as the leader wrote them: offsets,
 // leader epochs and timestamps are kept, and idempotent producers are not
 // checked (the leader did), but their state is updated so that this
-// replica deduplicates retries once it leads. The first batch must start
+// replica deduplicates retries once it leads; transactions are tracked
+// from the transactional batches and the markers in the control batches,
+// aborted ones indexed, so the replica has the leader's last stable
+// offset and aborted transaction index. The first batch must start
 // at the log end offset (*OffsetMismatchError otherwise) and offsets must
 // increase from batch to batch. Each batch's length, magic and CRC are
 // checked; records are not decoded, since the CRC covers them and the
@@ -63,8 +66,20 @@ func (l *Log) AppendReplica(batches []byte) (AppendResult, error) {
 	if err := l.writeBatches(batches, infos, next, maxTs, now, cfg); err != nil {
 		return AppendResult{}, err
 	}
+	// Producer state and the aborted transaction index change before the
+	// log end offset moves, as in Append and AppendMarker.
+	seg := l.activeSegment()
+	var ierr error
 	for i := range infos {
-		l.producers.replay(&infos[i].hdr)
+		in := &infos[i]
+		if !in.hdr.isControl() {
+			l.producers.replay(&in.hdr)
+			continue
+		}
+		if err := l.replayControl(&in.hdr, batches[in.pos:in.pos+in.size], seg, true); err != nil && ierr == nil {
+			ierr = err
+			l.logger.Error().Err(err).Int64("offset", in.hdr.baseOffset).Msg("aborted transaction index write failed, retrying at flush")
+		}
 	}
 	l.logEndOffset.Store(next)
 	if err := l.maybeFlushByCount(next-leo, now, cfg); err != nil {

@@ -88,7 +88,7 @@ func (l *Log) roll(now time.Time) error {
 	l.segMu.Unlock()
 	l.unflushed = 0
 	l.lastFlush = now
-	if err := writeSnapshot(l.dir, base, l.producers); err != nil {
+	if err := writeSnapshot(l.dir, base, l.producers, base); err != nil {
 		// Not fatal: without the snapshot, recovery scans further back.
 		l.logger.Warn().Err(err).Int64("offset", base).Msg("producer snapshot failed")
 	}

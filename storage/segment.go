@@ -33,6 +33,7 @@ type LogSegment struct {
 	log        *os.File
 	index      *OffsetIndex
 	timeIndex  *TimeIndex
+	txnIndex   *txnIndex
 	size       atomic.Int64
 
 	tsMu                 sync.Mutex
@@ -45,6 +46,11 @@ type LogSegment struct {
 	created                  time.Time
 	lastModified             time.Time
 	bytesSinceLastIndexEntry int64
+	// txnIndexTorn: the .txnindex held bytes that were not valid entries.
+	txnIndexTorn bool
+	// rebuildTxnIndex asks the producer state replay of Open to rebuild
+	// the .txnindex, after recovery or a torn file.
+	rebuildTxnIndex bool
 }
 
 // openSegment opens (create=false) or creates afresh (create=true) the
@@ -83,6 +89,7 @@ func openSegment(dir string, baseOffset int64, cfg Config, create bool, now time
 		// survive into the new one.
 		_ = os.Remove(segmentPath(dir, baseOffset, indexSuffix))
 		_ = os.Remove(segmentPath(dir, baseOffset, timeIndexSuffix))
+		_ = os.Remove(segmentPath(dir, baseOffset, txnIndexSuffix))
 	}
 	if s.index, err = openOffsetIndex(segmentPath(dir, baseOffset, indexSuffix), baseOffset, cfg.SegmentIndexBytes); err != nil {
 		_ = f.Close()
@@ -91,6 +98,12 @@ func openSegment(dir string, baseOffset int64, cfg Config, create bool, now time
 	if s.timeIndex, err = openTimeIndex(segmentPath(dir, baseOffset, timeIndexSuffix), baseOffset, cfg.SegmentIndexBytes); err != nil {
 		_ = f.Close()
 		_ = s.index.file.close()
+		return nil, err
+	}
+	if s.txnIndex, s.txnIndexTorn, err = openTxnIndex(segmentPath(dir, baseOffset, txnIndexSuffix), baseOffset); err != nil {
+		_ = f.Close()
+		_ = s.index.file.close()
+		_ = s.timeIndex.file.close()
 		return nil, err
 	}
 	return s, nil
@@ -211,17 +224,20 @@ func (s *LogSegment) flush() error {
 	if err := s.index.file.sync(); err != nil {
 		return err
 	}
+	if err := s.txnIndex.sync(); err != nil {
+		return err
+	}
 	return s.timeIndex.file.sync()
 }
 
 func (s *LogSegment) close() error {
-	return errors.Join(s.log.Close(), s.index.file.close(), s.timeIndex.file.close())
+	return errors.Join(s.log.Close(), s.index.file.close(), s.timeIndex.file.close(), s.txnIndex.close())
 }
 
 // remove closes and deletes the segment's files.
 func (s *LogSegment) remove() error {
 	err := s.close()
-	for _, p := range []string{s.log.Name(), s.index.file.path, s.timeIndex.file.path} {
+	for _, p := range []string{s.log.Name(), s.index.file.path, s.timeIndex.file.path, s.txnIndex.path} {
 		if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 			err = errors.Join(err, fmt.Errorf("storage: remove %s: %w", p, rerr))
 		}

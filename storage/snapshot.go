@@ -14,14 +14,19 @@ import (
 )
 
 const (
-	snapshotSuffix  = ".snapshot"
-	snapshotVersion = 1
+	snapshotSuffix = ".snapshot"
+	// snapshotVersion 2 added the transaction fields; version 1 files
+	// are still read.
+	snapshotVersion = 2
 	// snapshotsKept: the newest is what a restart loads; the one before it
 	// covers a newest one that turns out unreadable.
 	snapshotsKept = 2
 
 	snapshotHeaderSize   = 2 + 4 + 4     // version | crc | producer count
-	snapshotEntryFixed   = 8 + 2 + 8 + 1 // pid | epoch | last timestamp | batch count
+	snapshotEntryFixedV1 = 8 + 2 + 8 + 1 // pid | epoch | last timestamp | batch count
+	// pid | epoch | last timestamp | coordinator epoch | txn first offset
+	// | last marker offset | batch count
+	snapshotEntryFixed   = 8 + 2 + 8 + 4 + 8 + 8 + 1
 	snapshotBatchMetaLen = 4 + 4 + 8 + 8 + 8
 )
 
@@ -46,6 +51,9 @@ func encodeSnapshot(m *ProducerStateManager) []byte {
 		b = binary.BigEndian.AppendUint64(b, uint64(e.producerID))
 		b = binary.BigEndian.AppendUint16(b, uint16(e.epoch))
 		b = binary.BigEndian.AppendUint64(b, uint64(e.lastTimestamp))
+		b = binary.BigEndian.AppendUint32(b, uint32(e.coordinatorEpoch))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.currentTxnFirstOffset))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.lastMarkerOffset))
 		b = append(b, byte(e.n))
 		for _, md := range e.batches[:e.n] {
 			b = binary.BigEndian.AppendUint32(b, uint32(md.firstSeq))
@@ -64,29 +72,42 @@ func decodeSnapshot(b []byte) (map[int64]*producerEntry, error) {
 	if len(b) < snapshotHeaderSize {
 		return nil, fmt.Errorf("%w: %d bytes", errBadSnapshot, len(b))
 	}
-	if v := binary.BigEndian.Uint16(b); v != snapshotVersion {
-		return nil, fmt.Errorf("%w: version %d", errBadSnapshot, v)
+	version := binary.BigEndian.Uint16(b)
+	fixed := snapshotEntryFixed
+	switch version {
+	case 1:
+		fixed = snapshotEntryFixedV1
+	case snapshotVersion:
+	default:
+		return nil, fmt.Errorf("%w: version %d", errBadSnapshot, version)
 	}
 	if crc := crc32.Checksum(b[6:], castagnoli); crc != binary.BigEndian.Uint32(b[2:]) {
 		return nil, fmt.Errorf("%w: crc mismatch", errBadSnapshot)
 	}
 	count := binary.BigEndian.Uint32(b[6:])
 	rest := b[snapshotHeaderSize:]
-	if uint64(count)*snapshotEntryFixed > uint64(len(rest)) {
+	if uint64(count)*uint64(fixed) > uint64(len(rest)) {
 		return nil, fmt.Errorf("%w: %d producers in %d bytes", errBadSnapshot, count, len(rest))
 	}
 	out := make(map[int64]*producerEntry, count)
 	for range count {
-		if len(rest) < snapshotEntryFixed {
+		if len(rest) < fixed {
 			return nil, fmt.Errorf("%w: truncated entry", errBadSnapshot)
 		}
-		e := &producerEntry{
-			producerID:    int64(binary.BigEndian.Uint64(rest)),
-			epoch:         int16(binary.BigEndian.Uint16(rest[8:])),
-			lastTimestamp: int64(binary.BigEndian.Uint64(rest[10:])),
-			n:             int(rest[18]),
+		ne := newProducerEntry(int64(binary.BigEndian.Uint64(rest)))
+		e := &ne
+		e.epoch = int16(binary.BigEndian.Uint16(rest[8:]))
+		e.lastTimestamp = int64(binary.BigEndian.Uint64(rest[10:]))
+		if version >= 2 {
+			e.coordinatorEpoch = int32(binary.BigEndian.Uint32(rest[18:]))
+			e.currentTxnFirstOffset = int64(binary.BigEndian.Uint64(rest[22:]))
+			e.lastMarkerOffset = int64(binary.BigEndian.Uint64(rest[30:]))
+			if e.currentTxnFirstOffset < -1 || e.lastMarkerOffset < -1 {
+				return nil, fmt.Errorf("%w: producer %d has transaction offsets %d, %d", errBadSnapshot, e.producerID, e.currentTxnFirstOffset, e.lastMarkerOffset)
+			}
 		}
-		rest = rest[snapshotEntryFixed:]
+		e.n = int(rest[fixed-1])
+		rest = rest[fixed:]
 		if e.n > maxBatchesPerProducer || len(rest) < e.n*snapshotBatchMetaLen {
 			return nil, fmt.Errorf("%w: producer %d has %d batches", errBadSnapshot, e.producerID, e.n)
 		}
@@ -138,8 +159,10 @@ func parseOffsetFileName(name, suffix string) (int64, bool) {
 }
 
 // writeSnapshot writes the state as <offset>.snapshot and prunes all but
-// the newest snapshotsKept files.
-func writeSnapshot(dir string, offset int64, m *ProducerStateManager) error {
+// the newest snapshotsKept files and the one at keep, the active
+// segment's base offset: crash recovery of that segment replays from it
+// to rebuild the segment's aborted transaction index.
+func writeSnapshot(dir string, offset int64, m *ProducerStateManager, keep int64) error {
 	path := segmentPath(dir, offset, snapshotSuffix)
 	if err := writeFileAtomic(path, encodeSnapshot(m)); err != nil {
 		return err
@@ -149,8 +172,10 @@ func writeSnapshot(dir string, offset int64, m *ProducerStateManager) error {
 		return err
 	}
 	for len(offs) > snapshotsKept {
-		if err := os.Remove(segmentPath(dir, offs[0], snapshotSuffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("storage: remove old snapshot: %w", err)
+		if offs[0] != keep {
+			if err := os.Remove(segmentPath(dir, offs[0], snapshotSuffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("storage: remove old snapshot: %w", err)
+			}
 		}
 		offs = offs[1:]
 	}

@@ -10,11 +10,12 @@ import (
 )
 
 // TruncateTo drops every batch at or after offset, as a follower does
-// before replicating from a new leader: from the segment files and both
-// indexes, deleting later segments, and from the leader epoch cache
-// (entries starting at or after the new log end) and producer state
-// (rebuilt for the remaining log, so a producer retrying a dropped batch is
-// not told it is a duplicate). Truncation works in whole batches: when
+// before replicating from a new leader: from the segment files and their
+// indexes (aborted transactions whose marker is cut go), deleting later
+// segments, and from the leader epoch cache (entries starting at or after
+// the new log end) and producer state (rebuilt for the remaining log, so a
+// producer retrying a dropped batch is not told it is a duplicate, and a
+// transaction whose marker is cut is open again). Truncation works in whole batches: when
 // offset falls inside a batch, that whole batch goes and the log end
 // becomes its base offset, as in Kafka. If that batch also holds the log
 // start offset (moved into it by DeleteRecordsBefore), the log is left
@@ -78,6 +79,10 @@ func (l *Log) TruncateTo(offset int64) error {
 		entries = nil // as Kafka's truncateFullyAndStartAt, and as Open will have it
 	}
 	changed := !slices.Equal(entries, l.epochs.entries)
+	// Until producer state is reloaded below, which transactions are open
+	// at the new end is unknown (a cut marker reopens one): hold the first
+	// unstable offset at the log start meanwhile.
+	l.producers.firstUnstable.Store(lso)
 	l.epochs.mu.Lock()
 	// Under the cache lock, so EndOffsetForEpoch never pairs the old end
 	// offset with the new entries or the other way round.
@@ -135,6 +140,9 @@ func (s *LogSegment) truncateTo(pos, cutRel, nextOffset int64, now time.Time) er
 			return fmt.Errorf("storage: truncate segment %d: %w", s.baseOffset, err)
 		}
 		s.size.Store(pos)
+	}
+	if err := s.txnIndex.truncateFrom(nextOffset); err != nil {
+		return err
 	}
 	s.nextOffset = nextOffset
 	s.lastModified = now
