@@ -29,6 +29,7 @@ type spec struct {
 	baseSequence  int32
 	recs          []testRec
 	control       bool
+	transactional bool
 	// badMaxTimestamp writes this instead of the real max (0 = real).
 	badMaxTimestamp int64
 }
@@ -87,6 +88,9 @@ func buildBatch(t testing.TB, s spec) []byte {
 	attrs := int16(s.codec)
 	if s.control {
 		attrs |= attrControl
+	}
+	if s.transactional {
+		attrs |= attrTransactional
 	}
 	b := make([]byte, batchHeaderSize, batchHeaderSize+len(records))
 	binary.BigEndian.PutUint64(b[0:], 0)
