@@ -1,6 +1,8 @@
 // Package storage keeps partition logs on disk: bytes-in, bytes-out Kafka
 // v2 record batches in segment files, sparse offset and time indexes,
-// recovery after a crash, retention, and idempotent-producer state. It has
+// recovery after a crash, retention, idempotent-producer state and the log
+// side of transactions (markers, last stable offset, aborted transaction
+// index). It has
 // no network code, no etcd and no protocol decoding beyond the batch
 // format. A Log is one partition; a Manager owns all logs of a broker.
 //
@@ -13,6 +15,7 @@
 //	00000000000000000000.log        segment: record batches
 //	00000000000000000000.index      sparse offset index of that segment
 //	00000000000000000000.timeindex  sparse time index of that segment
+//	00000000000000000000.txnindex   aborted transactions whose marker is in that segment
 //	00000000000000001234.snapshot   producer state as of offset 1234
 //	log-start-offset                persisted log start offset
 //	leader-epoch-checkpoint         first offset of each leader epoch
@@ -57,6 +60,57 @@
 // increase strictly; a segment never holds an offset more than MaxInt32
 // above its base, and never grows past 2 GiB (index positions are int32).
 //
+// # Transactions and control batches
+//
+// A batch with the transactional bit opens its producer's transaction
+// (Log.Append), unless one is open; the producer's next non-transactional
+// batch is refused until a marker ends it. Clients may not send control
+// batches. The transaction coordinator ends a transaction through
+// Log.AppendMarker, which writes Kafka's EndTransactionMarker, a 78-byte
+// control batch:
+//
+//	header     attributes 0x30 (transactional | control, no compression,
+//	           plus 0x08 for LogAppendTime topics), lastOffsetDelta 0,
+//	           baseTimestamp = maxTimestamp = append time, the marker's
+//	           producerId and producerEpoch, baseSequence -1, recordCount 1
+//	record     varint length 16, attributes 0, timestampDelta 0,
+//	           offsetDelta 0, key (length 4): version int16 0, type int16
+//	           (0 ABORT, 1 COMMIT), value (length 6): version int16 0,
+//	           coordinatorEpoch int32, header count 0
+//
+// A marker with an epoch older than the producer's is refused, as is one
+// whose coordinator epoch is older than the last the producer saw. A newer
+// epoch (transactions v2, KIP-890) becomes the producer's and forgets its
+// batches. Replicas and recovery decode the marker from the control batch
+// and apply it without checks, so every replica tracks the same open
+// transactions. The first unstable offset is the smallest first offset of
+// an open transaction (at least the log start offset, since an open
+// transaction outlives its deleted batches), or the log end offset; the
+// broker's last stable offset is the smaller of it and the high watermark.
+//
+// # .txnindex: aborted transactions, 34-byte entries
+//
+// Kafka's TransactionIndex, one per segment, written when an ABORT marker
+// ends a transaction; the file exists only once a segment has an entry.
+//
+//	 0 version          int16  0
+//	 2 producerId       int64
+//	10 firstOffset      int64  first offset of the aborted transaction
+//	18 lastOffset       int64  offset of its ABORT marker, in this segment
+//	26 lastStableOffset int64  the first unstable offset right after it:
+//	                           the first offset of another producer's open
+//	                           transaction, else lastOffset+1
+//
+// Entries are in marker order and all of them are kept in memory (loaded
+// on open), since read_committed fetches ask for them on every fetch
+// (Log.AbortedTransactions, Kafka's collectAbortedTxns: from the segment
+// holding the fetch offset on, until an entry's lastStableOffset reaches
+// the upper bound). On open, bytes that are not whole valid entries
+// (version, non-negative offsets, firstOffset <= lastOffset, lastOffset in
+// the segment and increasing) mark the file torn: it is rebuilt from the
+// log as after a crash. Entries whose marker is at or past the log end are
+// dropped, by Open and by TruncateTo.
+//
 // # .index: offset index, 8-byte entries
 //
 //	0 relativeOffset int32  baseOffset of a batch minus the segment base
@@ -87,14 +141,17 @@
 //
 // # .snapshot: producer state
 //
-//	 0 version       int16   1
+//	 0 version       int16   2 (1 is still read)
 //	 2 crc           uint32  CRC-32C of bytes 6..end
 //	 6 producerCount int32
 //	10 producers, each:
-//	     producerId    int64
-//	     producerEpoch int16
-//	     lastTimestamp int64
-//	     batchCount    int8    0..5, oldest first, each:
+//	     producerId            int64
+//	     producerEpoch         int16
+//	     lastTimestamp         int64
+//	     coordinatorEpoch      int32   not in v1 (read as -1)
+//	     currentTxnFirstOffset int64   -1 when no transaction is open; not in v1
+//	     lastMarkerOffset      int64   offset of its last marker, -1; not in v1
+//	     batchCount            int8    0..5, oldest first, each:
 //	       firstSequence int32
 //	       lastSequence  int32
 //	       firstOffset   int64
@@ -103,12 +160,17 @@
 //
 // Written (temp file, fsync, rename, dir fsync) at every roll, at the new
 // segment's base offset, and on Close at the log end offset; the newest
-// two are kept. Unlike Kafka's, which keeps only each producer's last
+// two are kept, and the one at the active segment's base offset.
+// lastMarkerOffset keeps a producer whose epoch a marker bumped (so it has
+// no batches) known, and fenced, for as long as that marker is in the log:
+// producers are forgotten when the log start offset passes their last
+// batch and marker, unless their transaction is open. Unlike Kafka's, which keeps only each producer's last
 // batch, all five remembered batches are stored so retries still
 // deduplicate after a restart. On Open the newest readable snapshot at or
 // below the log end offset is loaded, then batch headers after it are
-// replayed (producer fields are in the header, so nothing is
-// decompressed); with no snapshot the whole log is replayed.
+// replayed (producer fields are in the header, so only control batches are
+// read whole, for their marker); with no snapshot the whole log is
+// replayed.
 //
 // # log-start-offset, partition.metadata
 //
@@ -166,7 +228,11 @@
 // position) and both indexes are rebuilt. Earlier segments were fsynced
 // when they rolled; any of them with a missing or inconsistent index is
 // recovered the same way, and if that truncates it, every later segment is
-// deleted, as Kafka does.
+// deleted, as Kafka does. A recovered segment's .txnindex (and a torn one)
+// is rebuilt by the producer state replay, which then starts from a
+// snapshot at or below that segment's base offset (or from the first
+// segment): an abort entry needs the transaction's first offset, which
+// only the state before the marker knows.
 //
 // # Concurrency
 //

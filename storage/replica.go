@@ -69,15 +69,15 @@ func (l *Log) AppendReplica(batches []byte) (AppendResult, error) {
 	// Producer state and the aborted transaction index change before the
 	// log end offset moves, as in Append and AppendMarker.
 	seg := l.activeSegment()
-	var ierr error
 	for i := range infos {
 		in := &infos[i]
 		if !in.hdr.isControl() {
 			l.producers.replay(&in.hdr)
 			continue
 		}
-		if err := l.replayControl(&in.hdr, batches[in.pos:in.pos+in.size], seg, true); err != nil && ierr == nil {
-			ierr = err
+		// The entry is in memory even when its write fails; the write
+		// is retried at the next flush.
+		if err := l.replayControl(&in.hdr, batches[in.pos:in.pos+in.size], seg, true); err != nil {
 			l.logger.Error().Err(err).Int64("offset", in.hdr.baseOffset).Msg("aborted transaction index write failed, retrying at flush")
 		}
 	}

@@ -88,16 +88,17 @@ func (l *Log) AppendMarker(mk Marker, opts AppendOptions) (AppendResult, error) 
 	// The index entry is in place before the transaction stops holding
 	// the first unstable offset (commit), so a read_committed fetch that
 	// may read the aborted batches also learns they were aborted.
-	var ierr error
+	// The entry is in memory even when its write fails; the write is
+	// retried at the next flush.
 	if first >= 0 && !mk.Commit {
-		ierr = l.activeSegment().txnIndex.append(AbortedTxn{
+		err := l.activeSegment().txnIndex.append(AbortedTxn{
 			ProducerID:       mk.ProducerID,
 			FirstOffset:      first,
 			LastOffset:       leo,
 			LastStableOffset: l.producers.lastStableAfter(mk.ProducerID, leo),
 		})
-		if ierr != nil {
-			l.logger.Error().Err(ierr).Int64("offset", leo).Msg("aborted transaction index write failed, retrying at flush")
+		if err != nil {
+			l.logger.Error().Err(err).Int64("offset", leo).Msg("aborted transaction index write failed, retrying at flush")
 		}
 	}
 	l.producers.commit(&pending)
