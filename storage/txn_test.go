@@ -593,3 +593,25 @@ func FuzzDecodeMarker(f *testing.F) {
 		assert.Equal(t, mk, got)
 	})
 }
+
+// A crash that tears the last marker loses its abort: the entry goes and
+// the transaction is open again.
+func TestCrashLosesTornMarker(t *testing.T) {
+	dir := t.TempDir()
+	l := openTestLog(t, dir, testConfig())
+	interleavedTxns(t, l) // P1 aborted at 10, P2 open from 9
+	bases := segmentBases(l)
+	last := segmentPath(dir, bases[len(bases)-1], logSuffix)
+	crash(l)
+	st, err := os.Stat(last)
+	require.NoError(t, err)
+	require.NoError(t, os.Truncate(last, st.Size()-7))
+
+	l2 := openTestLog(t, dir, testConfig())
+	require.Equal(t, int64(10), l2.LogEndOffset())
+	assert.Equal(t, int64(8), l2.FirstUnstableOffset())
+	assert.True(t, l2.HasOngoingTxn(1, 0))
+	got, err := l2.AbortedTransactions(0, 10)
+	require.NoError(t, err)
+	assert.Equal(t, []int64{7}, lastOffsets(got))
+}
