@@ -335,4 +335,5 @@ func TestTxnStreamsWordCountCoordinatorKilled(t *testing.T) {
 
 	require.NoError(t, stop(), "TxnWordCount exit")
 	assert.Contains(t, stdout.String(), "closed")
+	t.Logf("TxnWordCount output:\n%s", stdout.String())
 }
