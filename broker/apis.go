@@ -46,6 +46,14 @@ func (b *Broker) apis() []protocol.API {
 		{Key: kmsg.OffsetDelete, Min: 0, Max: 0, Handle: answerNow(b.handleOffsetDelete)},
 		{Key: kmsg.ConsumerGroupHeartbeat, Min: 0, Max: 1, Handle: answerNow(b.handleConsumerGroupHeartbeat)},
 		{Key: kmsg.ConsumerGroupDescribe, Min: 0, Max: 1, Handle: answerNow(b.handleConsumerGroupDescribe)},
+		{Key: kmsg.AddPartitionsToTxn, Min: 0, Max: 5, Handle: answerNow(b.handleAddPartitionsToTxn)},
+		{Key: kmsg.AddOffsetsToTxn, Min: 0, Max: 4, Handle: answerNow(b.handleAddOffsetsToTxn)},
+		{Key: kmsg.EndTxn, Min: 0, Max: 5, Handle: answerNow(b.handleEndTxn)},
+		{Key: kmsg.WriteTxnMarkers, Min: 0, Max: 1, Handle: b.handleWriteTxnMarkers},
+		{Key: kmsg.TxnOffsetCommit, Min: 0, Max: 5, Handle: answerNow(b.handleTxnOffsetCommit)},
+		{Key: kmsg.DescribeProducers, Min: 0, Max: 0, Handle: answerNow(b.handleDescribeProducers)},
+		{Key: kmsg.DescribeTransactions, Min: 0, Max: 0, Handle: answerNow(b.handleDescribeTransactions)},
+		{Key: kmsg.ListTransactions, Min: 0, Max: 2, Handle: answerNow(b.handleListTransactions)},
 	}
 }
 

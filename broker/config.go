@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/kafkad/kafkad/coordinator"
+	"github.com/kafkad/kafkad/coordinator/txn"
 	"github.com/kafkad/kafkad/storage"
 )
 
@@ -42,6 +43,9 @@ type Config struct {
 	// Group holds the group coordinator's settings (group.*,
 	// offset.metadata.max.bytes).
 	Group coordinator.Config
+	// Txn holds the transaction coordinator's settings (transaction.*,
+	// transactional.id.expiration.ms).
+	Txn txn.Config
 	// Log holds the broker-wide defaults of every per-log setting; topic
 	// configs override them field by field.
 	Log storage.Config
@@ -74,6 +78,7 @@ func DefaultConfig() Config {
 		OffsetsTopicPartitions:        50,
 		OffsetsTopicReplicationFactor: 3,
 		Group:                         coordinator.DefaultConfig(),
+		Txn:                           txn.DefaultConfig(),
 		Log:                           storage.DefaultConfig(),
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/kafkad/kafkad/controller"
 	"github.com/kafkad/kafkad/controller/metastore"
+	"github.com/kafkad/kafkad/coordinator/txn"
 	"github.com/kafkad/kafkad/storage"
 )
 
@@ -26,7 +27,6 @@ var (
 	errFencedLeaderEpoch            = errors.New("broker: leader epoch older than the current one")
 	errUnknownLeaderEpoch           = errors.New("broker: leader epoch newer than the current one")
 	errUnsupportedVersion           = errors.New("broker: unsupported version")
-	errTransactionsUnsupported      = errors.New("broker: transactions are not supported yet")
 )
 
 // errorTable maps internal errors to Kafka wire errors, first match wins.
@@ -50,7 +50,9 @@ var errorTable = []struct {
 	{errFencedLeaderEpoch, kerr.FencedLeaderEpoch},
 	{errUnknownLeaderEpoch, kerr.UnknownLeaderEpoch},
 	{errUnsupportedVersion, kerr.UnsupportedVersion},
-	{errTransactionsUnsupported, kerr.TransactionalIDAuthorizationFailed},
+	{txn.ErrPartitionGone, kerr.UnknownTopicOrPartition},
+	{storage.ErrInvalidTxnState, kerr.InvalidTxnState},
+	{storage.ErrTransactionCoordinatorFenced, kerr.TransactionCoordinatorFenced},
 	{errInvalidConfig, kerr.InvalidConfig},
 	{metastore.ErrTopicExists, kerr.TopicAlreadyExists},
 	{metastore.ErrInvalidTopic, kerr.InvalidTopicException},

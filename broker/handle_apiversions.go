@@ -5,7 +5,8 @@ package broker
 // The answer lists every key of the handler table with the versions its
 // handler implements. v3+ (KIP-511) carries the client's software name and
 // version, which must match Kafka's pattern or the answer is INVALID_REQUEST
-// (still with the key list). Versions newer than 4 get the v0 fallback from
+// (still with the key list). v3+ also carries the feature levels
+// (KIP-584): transaction.version 2, transactions v2 (KIP-890). Versions newer than 4 get the v0 fallback from
 // the protocol layer. v5 (client-asserted cluster and node ids) is not
 // advertised yet.
 
@@ -25,6 +26,15 @@ func (b *Broker) handleApiVersions(_ context.Context, r *protocol.Request) kmsg.
 	req := r.Body.(*kmsg.ApiVersionsRequest)
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.ApiKeys = b.table.ApiKeys()
+	// transaction.version 2 (KIP-890 part 2) is what makes clients use
+	// transactions v2; v3+ answers carry features (KIP-584).
+	sf := kmsg.NewApiVersionsResponseSupportedFeature()
+	sf.Name, sf.MinVersion, sf.MaxVersion = "transaction.version", 0, 2
+	ff := kmsg.NewApiVersionsResponseFinalizedFeature()
+	ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = "transaction.version", 2, 2
+	resp.SupportedFeatures = []kmsg.ApiVersionsResponseSupportedFeature{sf}
+	resp.FinalizedFeatures = []kmsg.ApiVersionsResponseFinalizedFeature{ff}
+	resp.FinalizedFeaturesEpoch = 1
 	if req.Version >= 3 && (!softwarePattern.MatchString(req.ClientSoftwareName) || !softwarePattern.MatchString(req.ClientSoftwareVersion)) {
 		resp.ErrorCode = kerr.InvalidRequest.Code
 	}

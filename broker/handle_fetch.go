@@ -2,9 +2,12 @@ package broker
 
 // Fetch, versions 4-18.
 //
-// v4 is the floor (kafka-python 2.0 sends it): isolation level and last
-// stable offset; there are no transactions yet, so the last stable offset
-// is the high watermark and no aborted transactions are listed. v5: log
+// v4 is the floor (kafka-python 2.0 sends it): isolation level, last
+// stable offset and aborted transactions. read_committed (isolation level
+// 1) reads up to the last stable offset (the high watermark, or the first
+// offset of the oldest open transaction) and gets the aborted
+// transactions overlapping the batches returned, so the client can drop
+// their records. v5: log
 // start offset. v7: fetch sessions (KIP-227), answered with session id 0
 // semantics: kafkad creates no sessions, so every fetch is a full fetch; a
 // request naming a session gets FETCH_SESSION_ID_NOT_FOUND, and a sessionless
@@ -23,6 +26,7 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
 	"math"
 	"reflect"
 	"time"
@@ -125,7 +129,7 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []
 			err := topicErr
 			if err == nil {
 				var ch <-chan struct{}
-				ch, err = b.fetchPartition(topic, rp, fetchReplica(req), size == 0, &remaining, &sp)
+				ch, err = b.fetchPartition(topic, rp, fetchReplica(req), req.IsolationLevel == 1, size == 0, &remaining, &sp)
 				waitOn = append(waitOn, ch)
 			}
 			if err != nil {
@@ -150,7 +154,7 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []
 
 // fetchPartition reads one partition into sp. The append channel is taken
 // before reading so an append racing with the read still wakes the fetch.
-func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartition, replica int32, minOne bool, remaining *int64, sp *kmsg.FetchResponseTopicPartition) (<-chan struct{}, error) {
+func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartition, replica int32, readCommitted, minOne bool, remaining *int64, sp *kmsg.FetchResponseTopicPartition) (<-chan struct{}, error) {
 	part, err := b.leaderPartition(topic, rp.Partition)
 	if err != nil {
 		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
@@ -171,10 +175,14 @@ func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartitio
 	}
 	ch := part.waitAppend()
 	hw := part.highWatermark()
+	lso := min(hw, part.log.FirstUnstableOffset())
 	if upTo < 0 {
 		upTo = hw
+		if readCommitted {
+			upTo = lso
+		}
 	}
-	sp.HighWatermark, sp.LastStableOffset = hw, hw
+	sp.HighWatermark, sp.LastStableOffset = hw, lso
 	sp.LogStartOffset = part.log.LogStartOffset()
 	limit := min(int64(rp.PartitionMaxBytes), *remaining)
 	data, err := part.log.Read(rp.FetchOffset, int32(max(limit, 0)), minOne, upTo)
@@ -182,6 +190,28 @@ func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartitio
 		return nil, err
 	}
 	sp.RecordBatches = data
+	if readCommitted && replica < 0 && len(data) > 0 {
+		aborted, err := part.log.AbortedTransactions(rp.FetchOffset, nextOffsetAfter(data))
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range aborted {
+			sp.AbortedTransactions = append(sp.AbortedTransactions, kmsg.FetchResponseTopicPartitionAbortedTransaction{ProducerID: a.ProducerID, FirstOffset: a.FirstOffset})
+		}
+	}
 	*remaining -= int64(len(data))
 	return ch, nil
+}
+
+// nextOffsetAfter is the offset after the last batch of data (whole
+// batches, as Log.Read returns them).
+func nextOffsetAfter(data []byte) int64 {
+	const lengthOff, lastDeltaOff, headerLen = 8, 23, 61
+	next := int64(-1)
+	for pos := 0; pos+headerLen <= len(data); {
+		base := int64(binary.BigEndian.Uint64(data[pos:]))
+		next = base + int64(int32(binary.BigEndian.Uint32(data[pos+lastDeltaOff:]))) + 1
+		pos += 12 + int(int32(binary.BigEndian.Uint32(data[pos+lengthOff:])))
+	}
+	return next
 }

@@ -5,9 +5,10 @@ package broker
 // v1: coordinator type (0 group, 1 transaction) and error messages. v3+:
 // flexible. v4+: batched keys (KIP-699). v6: share-group keys (KIP-932).
 // A group is coordinated by the leader of its partition of
-// __consumer_offsets (created by the first FindCoordinator); transactions
-// and share groups do not exist yet, so those keys get
-// COORDINATOR_NOT_AVAILABLE and INVALID_REQUEST.
+// __consumer_offsets (created by the first FindCoordinator); a
+// transactional id by the leader of its partition of __transaction_state
+// (likewise created on first use). Share groups do not exist yet: their
+// keys get INVALID_REQUEST.
 
 import (
 	"context"
@@ -52,15 +53,23 @@ func (b *Broker) findCoordinator(key string, typ int8) kmsg.FindCoordinatorRespo
 			err = kerr.InvalidGroupID
 		}
 	case 1:
-		err = kerr.CoordinatorNotAvailable // transactions are not implemented yet
+		if key == "" {
+			err = kerr.InvalidRequest
+		}
 	default:
 		err = kerr.InvalidRequest
 	}
 	if err == nil && typ == 0 {
 		err = b.ensureOffsetsTopic()
 	}
+	if err == nil && typ == 1 {
+		err = b.ensureTxnStateTopic()
+	}
 	if err == nil {
 		owner := b.groupOwner(key)
+		if typ == 1 {
+			owner = b.txnCoordinatorOf(key)
+		}
 		for _, bi := range b.store.Brokers() {
 			if bi.ID == owner {
 				c.NodeID, c.Host, c.Port = bi.ID, bi.Host, bi.Port

@@ -3,8 +3,9 @@ package broker
 // ListOffsets, versions 1-11.
 //
 // v1 is the floor (one offset per partition). v2: isolation level
-// (read_committed sees the last stable offset, equal to the high watermark
-// while there are no transactions). v4: CurrentLeaderEpoch fencing and the
+// (read_committed's latest offset is the last stable offset: the high
+// watermark, or the first offset of the oldest open transaction if
+// lower). v4: CurrentLeaderEpoch fencing and the
 // leader epoch in the answer (KIP-320). v6+: flexible. v7: -3, the offset
 // of the largest timestamp (KIP-734). v8: -4, earliest local offset
 // (KIP-405; the log start here, as nothing is tiered). v9: -5, earliest
@@ -41,7 +42,7 @@ func (b *Broker) handleListOffsets(_ context.Context, r *protocol.Request) kmsg.
 			rp := &rt.Partitions[j]
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
-			if err := b.listOffset(rt.Topic, rp, &sp); err != nil {
+			if err := b.listOffset(rt.Topic, rp, req.IsolationLevel == 1, &sp); err != nil {
 				sp.ErrorCode = errorCode(err)
 				sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
 			}
@@ -52,7 +53,7 @@ func (b *Broker) handleListOffsets(_ context.Context, r *protocol.Request) kmsg.
 	return resp
 }
 
-func (b *Broker) listOffset(topic string, rp *kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) error {
+func (b *Broker) listOffset(topic string, rp *kmsg.ListOffsetsRequestTopicPartition, readCommitted bool, sp *kmsg.ListOffsetsResponseTopicPartition) error {
 	part, err := b.leaderPartition(topic, rp.Partition)
 	if err != nil {
 		return err
@@ -66,6 +67,9 @@ func (b *Broker) listOffset(topic string, rp *kmsg.ListOffsetsRequestTopicPartit
 	switch rp.Timestamp {
 	case latestTimestamp:
 		sp.Offset = part.highWatermark()
+		if readCommitted {
+			sp.Offset = part.lastStableOffset()
+		}
 	case earliestTimestamp, earliestLocalTimestamp:
 		sp.Offset = part.log.LogStartOffset()
 	case earliestPendingUpload, latestTieredTimestamp:

@@ -34,7 +34,7 @@ func (b *Broker) handleOffsetFetch(ctx context.Context, r *protocol.Request) kms
 		err := b.checkGroupOwner(req.Group)
 		var offsets []coordinator.FetchedOffset
 		if err == nil {
-			offsets, err = b.coord.Fetch(ctx, req.Group, topics)
+			offsets, err = b.coord.Fetch(ctx, req.Group, topics, req.RequireStable)
 		}
 		if err != nil && req.Version < 2 {
 			// No top-level error before v2: every partition carries it.
@@ -62,7 +62,7 @@ func (b *Broker) handleOffsetFetch(ctx context.Context, r *protocol.Request) kms
 			st.Topic = gt.Topic
 			for _, gp := range gt.Partitions {
 				st.Partitions = append(st.Partitions, kmsg.OffsetFetchResponseTopicPartition{
-					Partition: gp.Partition, Offset: gp.Offset, LeaderEpoch: gp.LeaderEpoch, Metadata: gp.Metadata,
+					Partition: gp.Partition, Offset: gp.Offset, LeaderEpoch: gp.LeaderEpoch, Metadata: gp.Metadata, ErrorCode: gp.ErrorCode,
 				})
 			}
 			resp.Topics = append(resp.Topics, st)
@@ -70,13 +70,13 @@ func (b *Broker) handleOffsetFetch(ctx context.Context, r *protocol.Request) kms
 		return resp
 	}
 	for _, rg := range req.Groups {
-		resp.Groups = append(resp.Groups, b.offsetFetchGroup(ctx, req.Version, rg))
+		resp.Groups = append(resp.Groups, b.offsetFetchGroup(ctx, req.Version, rg, req.RequireStable))
 	}
 	return resp
 }
 
 // offsetFetchGroup answers one group of a batched (v8+) OffsetFetch.
-func (b *Broker) offsetFetchGroup(ctx context.Context, version int16, rg kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchResponseGroup {
+func (b *Broker) offsetFetchGroup(ctx context.Context, version int16, rg kmsg.OffsetFetchRequestGroup, requireStable bool) kmsg.OffsetFetchResponseGroup {
 	sg := kmsg.NewOffsetFetchResponseGroup()
 	sg.Group = rg.Group
 	var topics map[string][]int32
@@ -106,7 +106,7 @@ func (b *Broker) offsetFetchGroup(ctx context.Context, version int16, rg kmsg.Of
 	}
 	var offsets []coordinator.FetchedOffset
 	if err == nil {
-		offsets, err = b.coord.Fetch(ctx, rg.Group, topics)
+		offsets, err = b.coord.Fetch(ctx, rg.Group, topics, requireStable)
 	}
 	if err != nil {
 		sg.ErrorCode = err.Code
@@ -131,6 +131,9 @@ func appendGroupOffsets(sg *kmsg.OffsetFetchResponseGroup, offsets []coordinator
 		}
 		sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 		sp.Partition, sp.Offset, sp.LeaderEpoch = f.Partition, f.Offset, f.Epoch
+		if f.Err != nil {
+			sp.ErrorCode = f.Err.Code
+		}
 		meta := f.Metadata
 		sp.Metadata = &meta
 		st := &sg.Topics[len(sg.Topics)-1]

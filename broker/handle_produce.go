@@ -14,13 +14,24 @@ package broker
 // answer; acks=1 and acks=-1 are answered once the leader's log has the
 // batch, since this broker is the whole ISR. acks=-1 first checks
 // min.insync.replicas against the ISR (NOT_ENOUGH_REPLICAS).
+//
+// Transactional batches open (or continue) the producer's transaction on
+// the partition (storage). From v12 on (transactions v2, KIP-890 part 2)
+// the client does not add partitions to its transaction itself: before
+// the first transactional batch of a transaction reaches a partition,
+// this broker adds the partition through the transaction coordinator;
+// coordinator errors a retry can cure are answered NOT_ENOUGH_REPLICAS, as
+// Kafka does.
 
 import (
 	"context"
+	"encoding/binary"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kafkad/kafkad/coordinator/txn"
 	"github.com/kafkad/kafkad/protocol"
 	"github.com/kafkad/kafkad/storage"
 )
@@ -29,11 +40,12 @@ func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) {
 	req := r.Body.(*kmsg.ProduceRequest)
 	resp := kmsg.NewPtrProduceResponse()
 	var reqErr error
-	switch {
-	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
+	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
 		reqErr = errInvalidRequiredAcks
-	case req.TransactionID != nil:
-		reqErr = errTransactionsUnsupported
+	}
+	var added map[txn.TopicPartition]error
+	if reqErr == nil && req.TransactionID != nil && req.Version >= 12 {
+		added = b.addProducedToTxn(ctx, req)
 	}
 	now := time.Now()
 	var waits []commitWait
@@ -52,6 +64,9 @@ func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) {
 			}
 			var part *partition
 			var end int64
+			if err == nil {
+				err = added[txn.TopicPartition{Topic: topic, Partition: rp.Partition}]
+			}
 			if err == nil {
 				part, end, err = b.produceTo(topic, rp, req.Acks, now, &sp)
 			}
@@ -123,4 +138,67 @@ func (b *Broker) produceTo(topic string, rp *kmsg.ProduceRequestTopicPartition, 
 	sp.LogAppendTime = res.LogAppendTime
 	sp.LogStartOffset = res.LogStartOffset
 	return part, res.LastOffset + 1, nil
+}
+
+// addProducedToTxn adds to the producer's transaction (transactions v2)
+// the partitions of req this broker leads whose first batch is
+// transactional and that are not in an open transaction of that producer
+// yet, in one coordinator call. It returns the partitions that could not
+// be added with the error to answer them.
+func (b *Broker) addProducedToTxn(ctx context.Context, req *kmsg.ProduceRequest) map[txn.TopicPartition]error {
+	var parts []txn.TopicPartition
+	var pid int64 = -1
+	var epoch int16
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		topic, err := b.requestTopic(req.Version >= 13, rt.Topic, rt.TopicID)
+		if err != nil {
+			continue
+		}
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			bpid, bepoch, ok := transactionalProducer(rp.Records)
+			if !ok {
+				continue
+			}
+			part, err := b.leaderPartition(topic, rp.Partition)
+			if err != nil || part.log.HasOngoingTxn(bpid, bepoch) {
+				continue
+			}
+			pid, epoch = bpid, bepoch
+			parts = append(parts, txn.TopicPartition{Topic: topic, Partition: rp.Partition})
+		}
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	kerrr := b.addToTxn(ctx, *req.TransactionID, pid, epoch, parts)
+	if kerrr == nil {
+		return nil
+	}
+	b.log.Debug().Str("transactional_id", *req.TransactionID).Int64("producer_id", pid).Int16("epoch", epoch).
+		Str("error", kerrr.Message).Msg("partitions not added to transaction")
+	switch kerrr {
+	case kerr.CoordinatorNotAvailable, kerr.NotCoordinator, kerr.CoordinatorLoadInProgress, kerr.ConcurrentTransactions:
+		kerrr = kerr.NotEnoughReplicas
+	}
+	out := make(map[txn.TopicPartition]error, len(parts))
+	for _, p := range parts {
+		out[p] = kerrr
+	}
+	return out
+}
+
+// transactionalProducer reads the producer of a record set whose first
+// batch is transactional (and not a control batch).
+func transactionalProducer(records []byte) (int64, int16, bool) {
+	const attrOff, pidOff, epochOff, headerLen = 21, 43, 51, 61
+	if len(records) < headerLen {
+		return 0, 0, false
+	}
+	attrs := binary.BigEndian.Uint16(records[attrOff:])
+	if attrs&0x10 == 0 || attrs&0x20 != 0 {
+		return 0, 0, false
+	}
+	return int64(binary.BigEndian.Uint64(records[pidOff:])), int16(binary.BigEndian.Uint16(records[epochOff:])), true
 }

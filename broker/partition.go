@@ -129,6 +129,13 @@ func (p *partition) setState(st metastore.PartitionState, minInsync int32) (beca
 	return becameLeader, becameFollower
 }
 
+// lastStableOffset is what read_committed consumers may read up to: the
+// high watermark, or the first offset of the oldest open transaction
+// when that is lower.
+func (p *partition) lastStableOffset() int64 {
+	return min(p.highWatermark(), p.log.FirstUnstableOffset())
+}
+
 // highWatermark is what consumers may read up to.
 func (p *partition) highWatermark() int64 {
 	p.mu.Lock()

@@ -15,6 +15,7 @@ import (
 	"github.com/kafkad/kafkad/controller"
 	"github.com/kafkad/kafkad/controller/metastore"
 	"github.com/kafkad/kafkad/coordinator"
+	"github.com/kafkad/kafkad/coordinator/txn"
 	"github.com/kafkad/kafkad/protocol"
 	"github.com/kafkad/kafkad/storage"
 )
@@ -30,6 +31,9 @@ type Broker struct {
 	table *protocol.Table
 	pids  *producerIDs
 	coord *coordinator.Coordinator
+	txn   *txn.Coordinator
+	// peers carries coordinator traffic to other brokers.
+	peers *peers
 	// fetchers replicate the partitions this broker follows.
 	fetchers *fetchers
 
@@ -58,6 +62,8 @@ func New(cfg Config, store *metastore.Store, logs *storage.Manager, logger zerol
 	b.pids = newProducerIDs(store)
 	b.coord = coordinator.New(cfg.Group, store, b.groupOwnership, logger)
 	b.coord.SetTopics(b.consumerGroupTopics) // KIP-848 subscriptions
+	b.txn = txn.New(cfg.Txn, store, txnCluster{b}, logger)
+	b.peers = &peers{b: b}
 	b.fetchers = newFetchers(b)
 	table, err := protocol.NewTable(b.apis()...)
 	if err != nil {
@@ -110,6 +116,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	b.goroutine(b.shrinkISRLoop)
 	b.goroutine(b.runController)
 	b.goroutine(b.groupOwnershipLoop)
+	b.goroutine(func() { b.txn.Run(b.ctx, 250*time.Millisecond) })
 	b.goroutine(func() {
 		select {
 		case <-reg.Lost():
@@ -213,8 +220,10 @@ func (b *Broker) Close() error {
 	}
 	b.closeListeners()
 	b.coord.Close()
+	b.txn.Close()
 	b.cancel()
 	b.wg.Wait()
+	b.peers.close()
 	var errs []error
 	if b.reg != nil {
 		errs = append(errs, b.reg.Close())

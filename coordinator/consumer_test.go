@@ -468,7 +468,7 @@ func TestConsumerGroupStoredAndLoaded(t *testing.T) {
 	assert.Equal(t, kerr.UnknownMemberID, c2.Commit(ctx, "g", "", nil, -1, commit))
 	assert.Equal(t, kerr.StaleMemberEpoch, c2.CheckConsumerOffsetFetch(ctx, "g", kmsg.StringPtr("m1"), 1))
 	assert.Nil(t, c2.CheckConsumerOffsetFetch(ctx, "g", kmsg.StringPtr("m1"), 2))
-	got, ferr := c2.Fetch(ctx, "g", map[string][]int32{"t": {commit[0].Partition}})
+	got, ferr := c2.Fetch(ctx, "g", map[string][]int32{"t": {commit[0].Partition}}, false)
 	require.Nil(t, ferr)
 	assert.Equal(t, int64(7), got[0].Offset)
 }

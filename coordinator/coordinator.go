@@ -28,6 +28,9 @@ type Store interface {
 	StoreGroupOffsets(ctx context.Context, group string, byTopic map[string]map[int32]metastore.CommittedOffset, own metastore.Ownership) error
 	DeleteGroup(ctx context.Context, group string, own metastore.Ownership) error
 	StoredGroups(ctx context.Context) ([]string, error)
+	LoadPendingTxnOffsets(ctx context.Context, shard int32, pid int64) ([]metastore.PendingTxnOffsets, error)
+	StorePendingTxnOffsets(ctx context.Context, shard int32, p metastore.PendingTxnOffsets, own metastore.Ownership) error
+	CompleteTxnOffsets(ctx context.Context, shard int32, pid int64, group string, byTopic map[string]map[int32]metastore.CommittedOffset, own metastore.Ownership) error
 }
 
 // Ownership says which coordinator shard leadership a group is loaded
@@ -207,7 +210,7 @@ func (c *Coordinator) lockGroup(ctx context.Context, id string, create bool) (*g
 // exists reports whether the group has anything: members, a stored
 // state, committed offsets, or a member id handed out.
 func (g *group) exists() bool {
-	return len(g.members) > 0 || g.stored || g.otherKind != "" || len(g.offsets) > 0 || len(g.pending) > 0
+	return len(g.members) > 0 || g.stored || g.otherKind != "" || len(g.offsets) > 0 || len(g.pending) > 0 || len(g.txnOffsets) > 0
 }
 
 // Join handles JoinGroup; respond is called once, maybe later.
@@ -370,11 +373,15 @@ type FetchedOffset struct {
 	Offset    int64
 	Epoch     int32
 	Metadata  string
+	// Err is UNSTABLE_OFFSET_COMMIT for a partition with a transactional
+	// commit still open, when the fetch requires stable offsets (KIP-447).
+	Err *kerr.Error
 }
 
 // Fetch returns committed offsets: of the partitions asked for, or of
-// every partition when topics is nil.
-func (c *Coordinator) Fetch(ctx context.Context, groupID string, topics map[string][]int32) ([]FetchedOffset, *kerr.Error) {
+// every partition when topics is nil. requireStable refuses partitions
+// with offsets committed in a transaction still open.
+func (c *Coordinator) Fetch(ctx context.Context, groupID string, topics map[string][]int32, requireStable bool) ([]FetchedOffset, *kerr.Error) {
 	g, err := c.lockGroup(ctx, groupID, true)
 	if err != nil {
 		return nil, err
@@ -386,6 +393,9 @@ func (c *Coordinator) Fetch(ctx context.Context, groupID string, topics map[stri
 		f := FetchedOffset{Topic: topic, Partition: p, Offset: -1, Epoch: -1}
 		if o, ok := g.offsets[topic][p]; ok {
 			f.Offset, f.Epoch, f.Metadata = o.Offset, o.LeaderEpoch, o.Metadata
+		}
+		if requireStable && g.hasTxnOffset(topic, p) {
+			f.Offset, f.Epoch, f.Metadata, f.Err = -1, -1, "", kerr.UnstableOffsetCommit
 		}
 		out = append(out, f)
 	}

@@ -228,14 +228,14 @@ func TestOffsetsCommitFetchAndSurviveRestart(t *testing.T) {
 	assert.Equal(t, kerr.OffsetMetadataTooLarge, tooBig[0].Err)
 
 	check := func(c *Coordinator) {
-		got, err := c.Fetch(ctx, "standalone", map[string][]int32{"t": {0, 1, 2}})
+		got, err := c.Fetch(ctx, "standalone", map[string][]int32{"t": {0, 1, 2}}, false)
 		require.Nil(t, err)
 		assert.Equal(t, []FetchedOffset{
 			{Topic: "t", Partition: 0, Offset: 10, Epoch: 1, Metadata: "m"},
 			{Topic: "t", Partition: 1, Offset: 20, Epoch: -1},
 			{Topic: "t", Partition: 2, Offset: -1, Epoch: -1},
 		}, got)
-		all, err := c.Fetch(ctx, "standalone", nil)
+		all, err := c.Fetch(ctx, "standalone", nil, false)
 		require.Nil(t, err)
 		assert.Len(t, all, 2, "a nil topic list fetches every committed offset")
 	}
@@ -262,7 +262,7 @@ func TestOffsetsCommitFetchAndSurviveRestart(t *testing.T) {
 	assert.Equal(t, kerr.NonEmptyGroup, c.Delete(ctx, "active"))
 	assert.Nil(t, c.Delete(ctx, "standalone"))
 	assert.Equal(t, kerr.GroupIDNotFound, c.Delete(ctx, "standalone"))
-	got, ferr := newTestCoordinator(t, store).Fetch(ctx, "standalone", nil)
+	got, ferr := newTestCoordinator(t, store).Fetch(ctx, "standalone", nil, false)
 	require.Nil(t, ferr)
 	assert.Empty(t, got, "deleting a group deletes its offsets in etcd")
 }
@@ -282,7 +282,7 @@ func TestOffsetDeleteRespectsSubscriptions(t *testing.T) {
 	require.Nil(t, err)
 	assert.Equal(t, kerr.GroupSubscribedToTopic, errs["subscribed"])
 	assert.Nil(t, errs["other"])
-	got, ferr := c.Fetch(ctx, "od", nil)
+	got, ferr := c.Fetch(ctx, "od", nil, false)
 	require.Nil(t, ferr)
 	require.Len(t, got, 1)
 	assert.Equal(t, "subscribed", got[0].Topic)

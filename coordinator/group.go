@@ -86,6 +86,9 @@ type group struct {
 	otherKind      string
 	otherDoc       []byte
 	offsets        map[string]map[int32]metastore.CommittedOffset
+	// txnOffsets are offsets committed inside open transactions
+	// (TxnOffsetCommit), by producer id, until their marker arrives.
+	txnOffsets map[int64]map[string]map[int32]metastore.CommittedOffset
 }
 
 func newGroup(c *Coordinator, id string) *group {

@@ -81,6 +81,9 @@ func (g *group) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := g.loadTxnOffsets(ctx); err != nil {
+		return err
+	}
 	g.offsets, g.loaded = offsets, true
 	if data == nil {
 		return nil

@@ -138,17 +138,17 @@ func TestOffsetsExpire(t *testing.T) {
 
 	clock = clock.Add(retention/2 + time.Minute) // the first standalone commit expired
 	c.ExpireOffsets(ctx, owns)
-	got, err := c.Fetch(ctx, "standalone", nil)
+	got, err := c.Fetch(ctx, "standalone", nil, false)
 	require.Nil(t, err)
 	assert.Equal(t, []FetchedOffset{{Topic: "t", Partition: 1, Offset: 2, Epoch: 0}}, got)
-	got, err = c.Fetch(ctx, "g", nil)
+	got, err = c.Fetch(ctx, "g", nil, false)
 	require.Nil(t, err)
 	assert.Len(t, got, 1, "a group with members keeps the offsets of its topics")
 
 	require.Nil(t, c.Leave(ctx, "g", a, nil)) // Empty from now
 	clock = clock.Add(retention - time.Minute)
 	c.ExpireOffsets(ctx, owns)
-	got, err = c.Fetch(ctx, "g", nil)
+	got, err = c.Fetch(ctx, "g", nil, false)
 	require.Nil(t, err)
 	assert.Len(t, got, 1, "retention counts from the group becoming Empty")
 
@@ -181,7 +181,7 @@ func TestConsumerGroupOffsetsExpire(t *testing.T) {
 
 	clock = clock.Add(c.cfg.OffsetsRetention)
 	c.ExpireOffsets(ctx, owns)
-	got, err := c.Fetch(ctx, "g", nil)
+	got, err := c.Fetch(ctx, "g", nil, false)
 	require.Nil(t, err)
 	assert.Equal(t, []FetchedOffset{{Topic: "t", Offset: 4}}, got, "the subscribed topic's offset stays")
 

@@ -61,6 +61,13 @@ func brokerConfig(cfg Config) broker.Config {
 	b.Group.ConsumerAssignors = cfg.GroupConsumerAssignors
 	b.Group.ConsumerMaxSize = int(cfg.GroupConsumerMaxSize)
 	b.OffsetsTopicPartitions = cfg.OffsetsTopicNumPartitions
+	b.Txn.MaxTimeout = cfg.TransactionMaxTimeout
+	b.Txn.AbortCheck = cfg.TransactionAbortCheckInterval
+	b.Txn.IDExpiration = cfg.TransactionalIDExpiration
+	b.Txn.ExpirationCheck = cfg.TransactionRemoveExpiredInterval
+	b.Txn.StatePartitions = cfg.TransactionStatePartitions
+	b.Txn.StateReplicaCount = cfg.TransactionStateReplication
+	b.Txn.StateMinInsync = cfg.TransactionStateMinIsr
 	b.OffsetsTopicReplicationFactor = cfg.OffsetsTopicReplicationFactor
 	b.StaticConfigs = cfg.Static
 	return b

@@ -90,6 +90,14 @@ type Config struct {
 	OffsetsRetention              time.Duration // offsets.retention.minutes
 	OffsetsRetentionCheckInterval time.Duration // offsets.retention.check.interval.ms
 
+	TransactionMaxTimeout            time.Duration // transaction.max.timeout.ms
+	TransactionAbortCheckInterval    time.Duration // transaction.abort.timed.out.transaction.cleanup.interval.ms
+	TransactionalIDExpiration        time.Duration // transactional.id.expiration.ms
+	TransactionRemoveExpiredInterval time.Duration // transaction.remove.expired.transaction.cleanup.interval.ms
+	TransactionStatePartitions       int32         // transaction.state.log.num.partitions
+	TransactionStateReplication      int16         // transaction.state.log.replication.factor
+	TransactionStateMinIsr           int32         // transaction.state.log.min.isr
+
 	// KIP-848 consumer groups.
 	GroupConsumerSessionTimeout    time.Duration // group.consumer.session.timeout.ms
 	GroupConsumerHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms
@@ -240,6 +248,20 @@ var options = []option{
 		set: durationField(time.Minute, 1, func(b *builder) *time.Duration { return &b.cfg.OffsetsRetention })},
 	{key: "offsets.retention.check.interval.ms", def: "600000", doc: "how often expired committed offsets are looked for",
 		set: msField(1, func(b *builder) *time.Duration { return &b.cfg.OffsetsRetentionCheckInterval })},
+	{key: "transaction.max.timeout.ms", def: "900000", doc: "largest transaction.timeout.ms a producer may ask for",
+		set: msField(1, func(b *builder) *time.Duration { return &b.cfg.TransactionMaxTimeout })},
+	{key: "transaction.abort.timed.out.transaction.cleanup.interval.ms", def: "10000", doc: "how often transactions open past their timeout are looked for and aborted",
+		set: msField(1, func(b *builder) *time.Duration { return &b.cfg.TransactionAbortCheckInterval })},
+	{key: "transactional.id.expiration.ms", def: "604800000", doc: "a transactional id with no transaction for this long is forgotten",
+		set: msField(1, func(b *builder) *time.Duration { return &b.cfg.TransactionalIDExpiration })},
+	{key: "transaction.remove.expired.transaction.cleanup.interval.ms", def: "3600000", doc: "how often expired transactional ids are looked for",
+		set: msField(1, func(b *builder) *time.Duration { return &b.cfg.TransactionRemoveExpiredInterval })},
+	{key: "transaction.state.log.num.partitions", def: "50", doc: "partitions of the internal __transaction_state topic (transaction state itself lives in etcd)",
+		set: intField(32, 1, func(b *builder) *int32 { return &b.cfg.TransactionStatePartitions })},
+	{key: "transaction.state.log.replication.factor", def: "3", doc: "replication factor of __transaction_state, lowered to the live brokers",
+		set: intField(16, 1, func(b *builder) *int16 { return &b.cfg.TransactionStateReplication })},
+	{key: "transaction.state.log.min.isr", def: "2", doc: "min.insync.replicas of __transaction_state, lowered to its replication factor",
+		set: intField(32, 1, func(b *builder) *int32 { return &b.cfg.TransactionStateMinIsr })},
 
 	{key: "etcd.endpoints", defDoc: "none: start an embedded etcd", doc: "comma list of etcd client URLs holding the cluster metadata",
 		set: setEtcdEndpoints},
@@ -258,7 +280,7 @@ var options = []option{
 var ignoredKeys = []string{
 	"num.network.threads", "num.io.threads", "socket.send.buffer.bytes", "socket.receive.buffer.bytes",
 	"num.recovery.threads.per.data.dir",
-	"transaction.state.log.replication.factor", "transaction.state.log.min.isr",
+
 	"share.coordinator.state.topic.replication.factor", "share.coordinator.state.topic.min.isr",
 	"process.roles", "controller.quorum.voters",
 	"controller.quorum.bootstrap.servers", "inter.broker.listener.name",

@@ -474,6 +474,15 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 	case Ongoing:
 	case prepare:
 		return -1, -1, kerr.ConcurrentTransactions
+	case PrepareCommit, PrepareAbort:
+		if bump {
+			// The previous transaction (ended at the epoch before this
+			// one) is still writing its markers; this producer may
+			// already have begun the next and now ends it: retry
+			// once that is done.
+			return -1, -1, kerr.ConcurrentTransactions
+		}
+		return -1, -1, kerr.InvalidTxnState
 	case done:
 		if !bump {
 			return m.ProducerID, m.Epoch, nil // a retry (transactions v1)
