@@ -184,7 +184,7 @@ func (c *Coordinator) SyncShards(ctx context.Context) {
 			c.mu.Lock()
 			delete(c.shards, s)
 			c.mu.Unlock()
-			c.log.Info().Int32("partition", s).Msg("transaction shard unloaded")
+			c.log.Debug().Int32("partition", s).Msg("transaction shard unloaded")
 		}
 	}
 }
@@ -212,7 +212,11 @@ func (c *Coordinator) loadShard(ctx context.Context, s int32, own metastore.Owne
 	c.mu.Lock()
 	c.shards[s] = sh
 	c.mu.Unlock()
-	c.log.Info().Int32("partition", s).Int32("coordinator_epoch", own.LeaderEpoch).Int("transactions", len(docs)).
+	ev := c.log.Debug()
+	if len(prepared) > 0 {
+		ev = c.log.Info() // a takeover with transactions to finish
+	}
+	ev.Int32("partition", s).Int32("coordinator_epoch", own.LeaderEpoch).Int("transactions", len(docs)).
 		Int("prepared", len(prepared)).Msg("transaction shard loaded")
 	for _, e := range prepared {
 		e.mu.Lock()
