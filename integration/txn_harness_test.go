@@ -216,6 +216,14 @@ func txnValues(recs []*kgo.Record) []string {
 // read_committed: the last stable offset), asked of the leader.
 func txnListOffset(t *testing.T, cl *kgo.Client, topic string, partition int32, isolation int8) int64 {
 	t.Helper()
+	o, err := txnTryListOffset(cl, topic, partition, isolation)
+	require.NoError(t, err)
+	return o
+}
+
+// txnTryListOffset is txnListOffset for require.Eventually conditions,
+// which must not fail the test from their own goroutine.
+func txnTryListOffset(cl *kgo.Client, topic string, partition int32, isolation int8) (int64, error) {
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.ReplicaID = -1
 	req.IsolationLevel = isolation
@@ -230,12 +238,17 @@ func txnListOffset(t *testing.T, cl *kgo.Client, topic string, partition int32, 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp, err := req.RequestWith(ctx, cl)
-	require.NoError(t, err)
-	require.Len(t, resp.Topics, 1)
-	require.Len(t, resp.Topics[0].Partitions, 1)
+	if err != nil {
+		return 0, err
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		return 0, fmt.Errorf("ListOffsets %s/%d: answer for %d topics", topic, partition, len(resp.Topics))
+	}
 	p := resp.Topics[0].Partitions[0]
-	require.NoError(t, kerr.ErrorForCode(p.ErrorCode), "ListOffsets %s/%d isolation %d", topic, partition, isolation)
-	return p.Offset
+	if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+		return 0, fmt.Errorf("ListOffsets %s/%d isolation %d: %w", topic, partition, isolation, err)
+	}
+	return p.Offset, nil
 }
 
 // txnProduce writes records in the client's open transaction and waits

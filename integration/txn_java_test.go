@@ -187,6 +187,18 @@ func TestTxnJavaConsumeTransformProduceCrash(t *testing.T) {
 	assert.Equal(t, javaEndOffsets(t, adm, in), javaCommitted(t, adm, group, in), "committed offsets of the group")
 }
 
+// txnUntil calls cond, which must block for a moment (a poll), until it
+// holds, failing after timeout.
+func txnUntil(t *testing.T, timeout time.Duration, msg string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s after %s", msg, timeout)
+		}
+	}
+}
+
 // TestTxnStreamsWordCountCoordinatorKilled: a Kafka Streams word count
 // (integration/java/src/TxnWordCount.java, processing.guarantee=
 // exactly_once_v2) on three brokers, RF=3 topics (internal ones too) with
@@ -282,11 +294,14 @@ func TestTxnStreamsWordCountCoordinatorKilled(t *testing.T) {
 		}
 		return s
 	}
-	// Kill mid-run: once part of the first half is counted.
-	require.Eventually(t, func() bool {
+	// Kill mid-run: once part of the first half is counted. (readCounts
+	// polls in this goroutine, paced by the fetch wait, rather than inside
+	// require.Eventually, whose condition runs on another goroutine and
+	// may outlive the test.)
+	txnUntil(t, 90*time.Second, "no counts from the Streams application", func() bool {
 		readCounts()
 		return sumCounts() > 0
-	}, 90*time.Second, 100*time.Millisecond, "no counts from the Streams application; stdout:\n%s", &stdout)
+	})
 
 	adm := kadm.NewClient(c.client(t))
 	var txnIDs []string
@@ -317,7 +332,7 @@ func TestTxnStreamsWordCountCoordinatorKilled(t *testing.T) {
 	c.byID(victim).Kill()
 
 	produce(lines/2, lines)
-	require.Eventually(t, func() bool {
+	txnUntil(t, 150*time.Second, "final counts never matched the input", func() bool {
 		readCounts()
 		for w, n := range want {
 			if last[w] != n {
@@ -325,7 +340,8 @@ func TestTxnStreamsWordCountCoordinatorKilled(t *testing.T) {
 			}
 		}
 		return len(last) == len(want)
-	}, 150*time.Second, 100*time.Millisecond, "final counts never matched the input: %d of %d words counted", sumCounts(), 3*lines)
+	})
+	t.Logf("%d of %d words counted", sumCounts(), 3*lines)
 	// One more look for late (double) updates.
 	readCounts()
 	assert.Equal(t, want, last, "final count per word")

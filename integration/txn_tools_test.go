@@ -138,7 +138,7 @@ func TestTxnTimeoutAbortAndTransactionsTool(t *testing.T) {
 	assert.Empty(t, rows[0]["TopicPartitions"], "describe output:\n%s", out)
 
 	// Records 0-4, the abort marker at 5: nothing is unstable any more.
-	require.Eventually(t, func() bool { return txnListOffset(t, cl, topic, 0, 1) == 6 }, 10*time.Second, 100*time.Millisecond,
+	require.Eventually(t, func() bool { o, err := txnTryListOffset(cl, topic, 0, 1); return err == nil && o == 6 }, 10*time.Second, 100*time.Millisecond,
 		"last stable offset after the abort")
 	assert.Equal(t, int64(6), txnListOffset(t, cl, topic, 0, 0), "high watermark")
 	later := txnProducer(t, []string{k.Addr}, "txn-timeout-later")
@@ -166,7 +166,7 @@ func TestTxnTimeoutAbortAndTransactionsTool(t *testing.T) {
 
 		tool(t, "abort", "--topic", topic, "--partition", "0", "--start-offset", "2")
 		// Records 2-6, the abort marker at 7.
-		require.Eventually(t, func() bool { return txnListOffset(t, cl, topic, 0, 1) == 8 }, 10*time.Second, 100*time.Millisecond,
+		require.Eventually(t, func() bool { o, err := txnTryListOffset(cl, topic, 0, 1); return err == nil && o == 8 }, 10*time.Second, 100*time.Millisecond,
 			"last stable offset after kafka-transactions.sh abort")
 		assert.Equal(t, int64(8), txnListOffset(t, cl, topic, 0, 0), "high watermark")
 		rc := txnConsumer(t, []string{k.Addr}, topic, true)
