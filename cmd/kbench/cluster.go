@@ -54,7 +54,7 @@ func benchCluster(ctx context.Context, o options, r *brokerRun, suffix string, s
 		seeds = append(seeds, b.addr)
 	}
 	r.target = fmt.Sprintf("fresh kafkad cluster of %d brokers (%s), RF=%d, min.insync.replicas=2", clusterSize, strings.Join(seeds, ","), clusterSize)
-	r.rf, r.noPerfTools, r.noGroups = clusterSize, true, true
+	r.rf, r.noPerfTools, r.noGroups, r.noTxn = clusterSize, true, true, true
 	return benchBroker(ctx, o, r, seeds, true, suffix, stderr)
 }
 

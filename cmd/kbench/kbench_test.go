@@ -72,7 +72,8 @@ func TestParseFlags(t *testing.T) {
 	o, err := parseFlags([]string{"--kafkad=bin/kafkad"}, io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, options{kafkad: "bin/kafkad", java: "java", kafkaHeap: "1g", records: 200000, valueSize: 1024, partitions: 6,
-		warmup: 50000, compression: "none", timeout: 10 * time.Minute, groups: true, commitTime: 5 * time.Second}, o)
+		warmup: 50000, compression: "none", timeout: 10 * time.Minute, groups: true, commitTime: 5 * time.Second,
+		txn: true, txnRecords: 100000, txnTime: 10 * time.Second}, o)
 
 	o, err = parseFlags([]string{"--kafkad=bin/kafkad", "--kafka-lib=.cache/java/lib", "--warmup=0"}, io.Discard)
 	require.NoError(t, err)
@@ -89,6 +90,9 @@ func TestParseFlags(t *testing.T) {
 		{"--kafkad=x", "--kafka-lib=lib", "--value-size=0"},
 		{"--kafkad=x", "--groups-only", "--groups=false"},
 		{"--kafkad=x", "--commit-time=0s"},
+		{"--kafkad=x", "--txn-only", "--txn=false"},
+		{"--kafkad=x", "--txn-records=0"},
+		{"--kafkad=x", "--txn-time=0s"},
 	} {
 		_, err := parseFlags(args, io.Discard)
 		assert.Error(t, err, "%v", args)

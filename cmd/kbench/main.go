@@ -2,7 +2,8 @@
 // and per-record latency with acks=1 and with acks=-1 (idempotent), then
 // consume throughput reading the acks=1 topic back; then consumer groups:
 // how long ten members take to join one group and how many offset commits
-// one member gets through (groups.go).
+// one member gets through (groups.go); then transactions: transactional
+// produce throughput and commit latency for two transaction sizes (txn.go).
 //
 // With --kafkad it starts a fresh kafkad on free loopback ports with a temp
 // data dir and removes both at the end; with --brokers it uses a running
@@ -53,7 +54,21 @@ type options struct {
 	groups      bool
 	groupsOnly  bool
 	commitTime  time.Duration
+	txn         bool
+	txnOnly     bool
+	txnRecords  int
+	txnTime     time.Duration
 }
+
+// core tells whether the produce and consume workloads (and the perf
+// tools) run: not when only groups or transactions were asked for.
+func (o options) core() bool { return !o.groupsOnly && !o.txnOnly }
+
+// runGroups tells whether the consumer-group workloads run.
+func (o options) runGroups() bool { return o.groupsOnly || o.groups && !o.txnOnly }
+
+// runTxn tells whether the transactions workloads run.
+func (o options) runTxn() bool { return o.txnOnly || o.txn && !o.groupsOnly }
 
 var codecs = map[string]kgo.CompressionCodec{
 	"none":   kgo.NoCompression(),
@@ -83,6 +98,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.groups, "groups", true, "run the consumer-group workloads (join time, offset commits)")
 	fs.BoolVar(&o.groupsOnly, "groups-only", false, "run only the consumer-group workloads")
 	fs.DurationVar(&o.commitTime, "commit-time", 5*time.Second, "how long the offset-commit workload is measured")
+	fs.BoolVar(&o.txn, "txn", true, "run the transactions workloads (transactional produce in transactions of 100 and of 1000 records)")
+	fs.BoolVar(&o.txnOnly, "txn-only", false, "run only the transactions workloads (with --groups-only: groups and transactions)")
+	fs.IntVar(&o.txnRecords, "txn-records", 100000, "records per transactions workload (one per transaction size), unless --txn-time ends it first")
+	fs.DurationVar(&o.txnTime, "txn-time", 10*time.Second, "how long a transactions workload is measured at most")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -99,6 +118,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("--groups-only with --groups=false leaves nothing to run")
 	case o.groups && o.commitTime <= 0:
 		return o, errors.New("--commit-time must be positive")
+	case o.txnOnly && !o.txn:
+		return o, errors.New("--txn-only with --txn=false leaves nothing to run")
+	case o.txn && (o.txnRecords < 1 || o.txnTime <= 0):
+		return o, errors.New("--txn-records and --txn-time must be positive")
 	}
 	if _, ok := codecs[o.compression]; !ok {
 		return o, fmt.Errorf("unknown --compression %q", o.compression)
@@ -140,11 +163,19 @@ type brokerRun struct {
 	rf              int16 // topics' replication factor (0: 1)
 	noPerfTools     bool  // skip Kafka's perf tools
 	noGroups        bool  // skip the group workloads
+	noTxn           bool  // skip the transactions workloads
 	// The group workloads' results; a failure leaves its error (the
 	// figures measured before it still count).
 	groups    groupResults
 	groupsErr error
 	etcdURL   string // the broker's embedded etcd, for its write counters ("": none known)
+	// The transactions workloads' results, one per size measured; a
+	// failure leaves its error. txnUnsupported: the broker does not
+	// advertise EndTxn, so its failure is no failure of the run.
+	txns           []txnResult
+	txnErr         error
+	txnFailedSize  int // the transaction size txnErr stopped
+	txnUnsupported bool
 }
 
 // reference describes the Apache Kafka used with --kafka-lib.
@@ -182,7 +213,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	var cluster *brokerRun
-	if o.rf3 && o.kafkad != "" && !o.groupsOnly {
+	if o.rf3 && o.kafkad != "" && o.core() {
 		cluster = &brokerRun{label: "RF=3"}
 		if err := benchCluster(ctx, o, cluster, suffix+"r3", stderr); err != nil {
 			return err
@@ -190,16 +221,19 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		defer printReplication(stdout, subject, cluster)
 	}
 	if o.kafkaLib == "" {
-		if o.groupsOnly {
+		if o.core() {
+			printReport(stdout, o, subject.target, machine(), subject.results)
+		} else {
 			fmt.Fprintln(stdout)
 			printTargets(stdout, machine(), []*brokerRun{subject})
-		} else {
-			printReport(stdout, o, subject.target, machine(), subject.results)
 		}
-		if o.groups {
+		if o.runGroups() {
 			printGroups(stdout, []*brokerRun{subject})
 		}
-		return subject.groupsErr
+		if o.runTxn() {
+			printTxns(stdout, o, []*brokerRun{subject})
+		}
+		return errors.Join(subject.groupsErr, subject.txnFailure())
 	}
 
 	kafka := &brokerRun{label: "Kafka"}
@@ -207,18 +241,21 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	runs := []*brokerRun{subject, kafka}
-	if o.groupsOnly {
+	if o.core() {
+		printComparison(stdout, o, ref, machine(), runs)
+	} else {
 		fmt.Fprintln(stdout)
 		printTargets(stdout, machine(), runs)
-	} else {
-		printComparison(stdout, o, ref, machine(), runs)
 	}
-	if o.groups {
+	if o.runGroups() {
 		printGroups(stdout, runs)
+	}
+	if o.runTxn() {
+		printTxns(stdout, o, runs)
 	}
 	var errs []error
 	for _, r := range runs {
-		for _, err := range []error{r.producerPerfErr, r.consumerPerfErr, r.groupsErr} {
+		for _, err := range []error{r.producerPerfErr, r.consumerPerfErr, r.groupsErr, r.txnFailure()} {
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", r.label, err))
 			}
@@ -281,8 +318,16 @@ func benchBroker(ctx context.Context, o options, r *brokerRun, seeds []string, f
 	}
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
-	if o.groupsOnly {
-		return benchGroups(ctx, o, r, adm, seeds, fresh, suffix, stderr)
+	if !o.core() {
+		if o.runGroups() {
+			if err := benchGroups(ctx, o, r, adm, seeds, fresh, suffix, stderr); err != nil {
+				return err
+			}
+		}
+		if o.runTxn() && !r.noTxn {
+			return benchTxns(ctx, o, r, adm, seeds, fresh, suffix, stderr)
+		}
+		return nil
 	}
 
 	specs := []produceSpec{
@@ -342,8 +387,13 @@ func benchBroker(ctx context.Context, o options, r *brokerRun, seeds []string, f
 		return err
 	}
 	r.results = append(r.results, res)
-	if o.groups && !r.noGroups {
+	if o.runGroups() && !r.noGroups {
 		if err := benchGroups(ctx, o, r, adm, seeds, fresh, suffix, stderr); err != nil {
+			return err
+		}
+	}
+	if o.runTxn() && !r.noTxn {
+		if err := benchTxns(ctx, o, r, adm, seeds, fresh, suffix, stderr); err != nil {
 			return err
 		}
 	}
