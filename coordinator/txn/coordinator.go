@@ -107,8 +107,9 @@ type entry struct {
 	sh   *shard
 	meta *Meta // nil until the id has been initialized
 	// completing is set while a goroutine sends the markers of a
-	// prepared transaction.
+	// prepared transaction; completed is closed when it ends.
 	completing bool
+	completed  chan struct{}
 }
 
 // New returns a coordinator; Run drives its shard loading and timers.
@@ -324,7 +325,7 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs i
 	if kerrr != nil {
 		return -1, -1, kerrr
 	}
-	e.mu.Lock()
+	c.lockSettled(ctx, e)
 	defer e.mu.Unlock()
 	if e.meta == nil {
 		newPID, err := c.cluster.AllocateProducerID(ctx)
@@ -400,7 +401,7 @@ func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, e
 	if e == nil {
 		return kerr.InvalidProducerIDMapping
 	}
-	e.mu.Lock()
+	c.lockSettled(ctx, e)
 	defer e.mu.Unlock()
 	if err := checkProducer(e.meta, pid, epoch); err != nil {
 		return err
@@ -451,7 +452,7 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 	if e == nil {
 		return -1, -1, kerr.InvalidProducerIDMapping
 	}
-	e.mu.Lock()
+	c.lockSettled(ctx, e)
 	defer e.mu.Unlock()
 	if e.meta == nil || e.meta.State == Dead || (pid != e.meta.ProducerID && pid != e.meta.PrevProducerID) {
 		return -1, -1, kerr.InvalidProducerIDMapping
@@ -539,6 +540,7 @@ func (c *Coordinator) startCompletion(e *entry) {
 		return
 	}
 	e.completing = true
+	e.completed = make(chan struct{})
 	c.goroutine(func() { c.complete(e) })
 }
 
@@ -550,6 +552,7 @@ func (c *Coordinator) complete(e *entry) {
 	defer func() {
 		e.mu.Lock()
 		e.completing = false
+		close(e.completed)
 		e.mu.Unlock()
 	}()
 	e.mu.Lock()
@@ -663,4 +666,32 @@ func (c *Coordinator) entries() []*entry {
 		}
 	}
 	return out
+}
+
+// completionWait bounds how long a request waits for the previous
+// transaction's markers before answering CONCURRENT_TRANSACTIONS.
+const completionWait = time.Second
+
+// lockSettled locks e once its previous transaction is no longer being
+// completed, waiting up to completionWait: under transactions v2 a
+// producer begins its next transaction (its first Produce adds
+// partitions) as soon as EndTxn answers, while the markers of the one it
+// ended are still being written. Kafka's partition leaders retry such
+// adds after a short backoff; waiting here saves the round trips.
+func (c *Coordinator) lockSettled(ctx context.Context, e *entry) {
+	e.mu.Lock()
+	if !e.completing {
+		return
+	}
+	done := e.completed
+	e.mu.Unlock()
+	t := time.NewTimer(completionWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-ctx.Done():
+	case <-c.ctx.Done():
+	}
+	e.mu.Lock()
 }
