@@ -84,6 +84,22 @@ type txnTopic struct {
 	parts []int32
 }
 
+// byTopic groups partitions by topic, topics in first-seen order.
+func byTopic(parts []txn.TopicPartition) []txnTopic {
+	var out []txnTopic
+	idx := map[string]int{}
+	for _, p := range parts {
+		i, ok := idx[p.Topic]
+		if !ok {
+			i = len(out)
+			idx[p.Topic] = i
+			out = append(out, txnTopic{name: p.Topic})
+		}
+		out[i].parts = append(out[i].parts, p.Partition)
+	}
+	return out
+}
+
 func addPartitionsTopics(topics []txnTopic, code int16) []kmsg.AddPartitionsToTxnResponseTopic {
 	var out []kmsg.AddPartitionsToTxnResponseTopic
 	for _, t := range topics {

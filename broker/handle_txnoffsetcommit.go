@@ -88,17 +88,10 @@ func (b *Broker) addToTxn(ctx context.Context, id string, pid int64, epoch int16
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
 	t := kmsg.NewAddPartitionsToTxnRequestTransaction()
 	t.TransactionalID, t.ProducerID, t.ProducerEpoch = id, pid, epoch
-	idx := map[string]int{}
-	for _, p := range parts {
-		i, ok := idx[p.Topic]
-		if !ok {
-			i = len(t.Topics)
-			idx[p.Topic] = i
-			tt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
-			tt.Topic = p.Topic
-			t.Topics = append(t.Topics, tt)
-		}
-		t.Topics[i].Partitions = append(t.Topics[i].Partitions, p.Partition)
+	for _, bt := range byTopic(parts) {
+		tt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
+		tt.Topic, tt.Partitions = bt.name, bt.parts
+		t.Topics = append(t.Topics, tt)
 	}
 	req.Transactions = append(req.Transactions, t)
 	resp, err := b.peerRequest(ctx, coord, req)

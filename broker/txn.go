@@ -152,17 +152,10 @@ func (b *Broker) writeMarkersRemote(ctx context.Context, leader int32, m txn.Mar
 	req := kmsg.NewPtrWriteTxnMarkersRequest()
 	wm := kmsg.NewWriteTxnMarkersRequestMarker()
 	wm.ProducerID, wm.ProducerEpoch, wm.Committed, wm.CoordinatorEpoch = m.ProducerID, m.ProducerEpoch, m.Commit, m.CoordinatorEpoch
-	idx := map[string]int{}
-	for _, p := range parts {
-		i, ok := idx[p.Topic]
-		if !ok {
-			i = len(wm.Topics)
-			idx[p.Topic] = i
-			t := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
-			t.Topic = p.Topic
-			wm.Topics = append(wm.Topics, t)
-		}
-		wm.Topics[i].Partitions = append(wm.Topics[i].Partitions, p.Partition)
+	for _, tt := range byTopic(parts) {
+		t := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+		t.Topic, t.Partitions = tt.name, tt.parts
+		wm.Topics = append(wm.Topics, t)
 	}
 	req.Markers = append(req.Markers, wm)
 	resp, err := b.peerRequest(ctx, leader, req)

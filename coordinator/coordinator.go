@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -323,31 +324,8 @@ func (c *Coordinator) Commit(ctx context.Context, groupID, memberID string, inst
 		}
 	}
 	defer c.dropIfUnused(g)
-	now := c.now().UnixMilli()
 	changed := map[string]map[int32]metastore.CommittedOffset{}
-	for i := range commits {
-		oc := &commits[i]
-		if oc.Err != nil {
-			continue
-		}
-		if oc.Metadata != nil && len(*oc.Metadata) > c.cfg.MaxMetadataBytes {
-			oc.Err = kerr.OffsetMetadataTooLarge
-			continue
-		}
-		parts := changed[oc.Topic]
-		if parts == nil {
-			parts = make(map[int32]metastore.CommittedOffset, len(g.offsets[oc.Topic])+1)
-			for p, o := range g.offsets[oc.Topic] {
-				parts[p] = o
-			}
-			changed[oc.Topic] = parts
-		}
-		meta := ""
-		if oc.Metadata != nil {
-			meta = *oc.Metadata
-		}
-		parts[oc.Partition] = metastore.CommittedOffset{Offset: oc.Offset, LeaderEpoch: oc.Epoch, Metadata: meta, CommitMs: now}
-	}
+	c.stageCommits(changed, g.offsets, commits)
 	if len(changed) == 0 {
 		return nil
 	}
@@ -364,6 +342,34 @@ func (c *Coordinator) Commit(ctx context.Context, groupID, memberID string, inst
 		g.offsets[topic] = parts
 	}
 	return nil
+}
+
+// stageCommits puts the commits not already refused into dst, refusing
+// those with too much metadata. A topic's map in dst starts as a copy of
+// its map in base the first time a commit touches it.
+func (c *Coordinator) stageCommits(dst, base map[string]map[int32]metastore.CommittedOffset, commits []OffsetCommit) {
+	now := c.now().UnixMilli()
+	for i := range commits {
+		oc := &commits[i]
+		if oc.Err != nil {
+			continue
+		}
+		if oc.Metadata != nil && len(*oc.Metadata) > c.cfg.MaxMetadataBytes {
+			oc.Err = kerr.OffsetMetadataTooLarge
+			continue
+		}
+		parts := dst[oc.Topic]
+		if parts == nil {
+			parts = make(map[int32]metastore.CommittedOffset, len(base[oc.Topic])+1)
+			maps.Copy(parts, base[oc.Topic])
+			dst[oc.Topic] = parts
+		}
+		meta := ""
+		if oc.Metadata != nil {
+			meta = *oc.Metadata
+		}
+		parts[oc.Partition] = metastore.CommittedOffset{Offset: oc.Offset, LeaderEpoch: oc.Epoch, Metadata: meta, CommitMs: now}
+	}
 }
 
 // FetchedOffset is one partition's committed offset; Offset -1 when none.

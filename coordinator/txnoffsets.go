@@ -81,33 +81,16 @@ func (c *Coordinator) TxnCommit(ctx context.Context, groupID string, pid int64, 
 		}
 	}
 	defer c.dropIfUnused(g)
-	now := c.now().UnixMilli()
 	pending := map[string]map[int32]metastore.CommittedOffset{}
-	for topic, parts := range g.txnOffsets[pid] {
-		pending[topic] = maps.Clone(parts)
-	}
-	changed := false
-	for i := range commits {
-		oc := &commits[i]
-		if oc.Err != nil {
-			continue
-		}
-		if oc.Metadata != nil && len(*oc.Metadata) > c.cfg.MaxMetadataBytes {
-			oc.Err = kerr.OffsetMetadataTooLarge
-			continue
-		}
-		if pending[oc.Topic] == nil {
-			pending[oc.Topic] = map[int32]metastore.CommittedOffset{}
-		}
-		meta := ""
-		if oc.Metadata != nil {
-			meta = *oc.Metadata
-		}
-		pending[oc.Topic][oc.Partition] = metastore.CommittedOffset{Offset: oc.Offset, LeaderEpoch: oc.Epoch, Metadata: meta, CommitMs: now}
-		changed = true
-	}
-	if !changed {
+	c.stageCommits(pending, g.txnOffsets[pid], commits)
+	if len(pending) == 0 {
 		return nil
+	}
+	// The stored document holds every topic of the transaction.
+	for topic, parts := range g.txnOffsets[pid] {
+		if pending[topic] == nil {
+			pending[topic] = parts
+		}
 	}
 	if err := c.store.StorePendingTxnOffsets(ctx, g.own.Partition, metastore.PendingTxnOffsets{ProducerID: pid, Group: groupID, Offsets: pending}, g.own); err != nil {
 		failed := g.storeFailed(err, "cannot store transactional offsets")

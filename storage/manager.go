@@ -112,6 +112,12 @@ func (m *Manager) openDir(dir string) error {
 		if !e.IsDir() {
 			continue
 		}
+		if strings.HasSuffix(e.Name(), deleteSuffix) {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				m.logger.Warn().Err(err).Str("dir", e.Name()).Msg("cannot remove a deleted partition's directory")
+			}
+			continue
+		}
 		tp, ok := parsePartitionDir(e.Name())
 		if !ok {
 			continue
@@ -240,17 +246,33 @@ func (m *Manager) Partitions() []TopicPartition {
 	return out
 }
 
-// Delete closes the partition's log and removes its directory.
+// deleteSuffix marks a partition directory being deleted (Kafka's
+// convention): it no longer parses as a partition, so a topic re-created
+// under the same name gets a fresh directory while the old one is removed,
+// and a crash part way leaves a directory Open cleans up.
+const deleteSuffix = "-delete"
+
+// Delete closes the partition's log and removes its directory. The log is
+// closed and its directory renamed away under the manager's lock, so a
+// GetOrCreate of the same partition (the topic re-created at once) never
+// opens the directory being removed.
 func (m *Manager) Delete(tp TopicPartition) error {
 	m.mu.Lock()
 	ml, ok := m.logs[tp]
-	delete(m.logs, tp)
-	m.mu.Unlock()
 	if !ok {
+		m.mu.Unlock()
 		return nil
 	}
-	if err := ml.log.Delete(); err != nil {
-		return err
+	delete(m.logs, tp)
+	cerr := ml.log.Close()
+	dir := ml.log.Dir()
+	doomed := fmt.Sprintf("%s.%d%s", dir, time.Now().UnixNano(), deleteSuffix)
+	if err := os.Rename(dir, doomed); err != nil {
+		doomed = dir
+	}
+	m.mu.Unlock()
+	if err := os.RemoveAll(doomed); err != nil {
+		return errors.Join(cerr, fmt.Errorf("storage: remove log dir: %w", err))
 	}
 	m.logger.Info().Str("topic", tp.Topic).Int32("partition", tp.Partition).Msg("deleted log")
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -70,6 +71,44 @@ func TestManagerCreateReopenDelete(t *testing.T) {
 	_, ok = m2.Get(tps[2])
 	assert.False(t, ok)
 	assert.Len(t, m2.Partitions(), 3)
+}
+
+// TestManagerDeleteThenRecreate: a partition deleted and created again at
+// once (a topic re-created under its name while the old directory is
+// being removed) gets a fresh, empty log; a directory left half-deleted
+// by a crash is removed on open.
+func TestManagerDeleteThenRecreate(t *testing.T) {
+	dir := t.TempDir()
+	m := newTestManager(t, []string{dir})
+	tp := TopicPartition{"life", 0}
+	for round := range 20 {
+		id := [16]byte{byte(round + 1)}
+		l, err := m.GetOrCreate(tp, id, testConfig())
+		require.NoError(t, err)
+		mustAppend(t, l, plainBatch(t, 3, 1), time.Time{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			assert.NoError(t, m.Delete(tp))
+		}()
+		// Racing the delete: either the old log (before Delete took it)
+		// or a fresh one, never a broken one.
+		fresh, err := m.GetOrCreate(tp, [16]byte{byte(round + 101)}, testConfig())
+		wg.Wait()
+		if err == nil && fresh != l {
+			assert.Equal(t, int64(0), fresh.LogEndOffset())
+		}
+		require.NoError(t, m.Delete(tp))
+	}
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "life-0.123"+deleteSuffix), 0o755))
+	require.NoError(t, m.Close())
+	newTestManager(t, []string{dir})
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		assert.False(t, strings.HasSuffix(e.Name(), deleteSuffix), e.Name())
+	}
 }
 
 func TestPartitionMetadataFormat(t *testing.T) {

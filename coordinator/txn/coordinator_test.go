@@ -44,8 +44,8 @@ type testCluster struct {
 }
 
 func (c *testCluster) Shard(string) (int32, bool) { return 0, true }
-func (c *testCluster) Shards() int                 { return 1 }
-func (c *testCluster) Self() int32                 { return c.self }
+func (c *testCluster) Shards() int                { return 1 }
+func (c *testCluster) Self() int32                { return c.self }
 func (c *testCluster) Ownership(shard int32) metastore.Ownership {
 	t, ok := c.store.Topic(stateTopic)
 	if !ok {
