@@ -96,8 +96,23 @@ func (s *Store) StoreGroupOffsets(ctx context.Context, group string, byTopic map
 		}
 		ops = append(ops, clientv3.OpPut(key, mustJSON(encodeOffsets(parts))))
 	}
-	if err := s.ownedTxn(ctx, own, ops); err != nil {
+	if err := s.ownedTxns(ctx, own, ops); err != nil {
 		return fmt.Errorf("metastore: store offsets of group %s: %w", group, err)
+	}
+	return nil
+}
+
+// ownedTxns commits ops under own in as few transactions as etcd's
+// operation limit allows (one, unless a commit spans more than 127
+// topics): each transaction is fenced on its own, so a split write is not
+// atomic, only every part of it owned.
+func (s *Store) ownedTxns(ctx context.Context, own Ownership, ops []clientv3.Op) error {
+	for len(ops) > 0 {
+		n := min(len(ops), maxTxnOps-1)
+		if err := s.ownedTxn(ctx, own, ops[:n]); err != nil {
+			return err
+		}
+		ops = ops[n:]
 	}
 	return nil
 }

@@ -127,13 +127,16 @@ func (s *Store) StorePendingTxnOffsets(ctx context.Context, shard int32, p Pendi
 // CompleteTxnOffsets ends a producer's pending offsets for a group: the
 // given topic documents (the group's full offsets of each topic the
 // transaction touched, empty for an abort) are written and the pending
-// document deleted, in one transaction.
+// document deleted, in one transaction (several past etcd's operation
+// limit, the pending document's deletion last, so a retry after a
+// partial write writes the same offsets again).
 func (s *Store) CompleteTxnOffsets(ctx context.Context, shard int32, pid int64, group string, byTopic map[string]map[int32]CommittedOffset, own Ownership) error {
-	ops := []clientv3.Op{clientv3.OpDelete(s.keys.txnOffsets(shard, pid, group))}
+	ops := make([]clientv3.Op, 0, len(byTopic)+1)
 	for topic, parts := range byTopic {
 		ops = append(ops, clientv3.OpPut(s.keys.groupTopicOffsets(group, topic), mustJSON(encodeOffsets(parts))))
 	}
-	if err := s.ownedTxn(ctx, own, ops); err != nil {
+	ops = append(ops, clientv3.OpDelete(s.keys.txnOffsets(shard, pid, group)))
+	if err := s.ownedTxns(ctx, own, ops); err != nil {
 		return fmt.Errorf("metastore: complete transactional offsets of group %s: %w", group, err)
 	}
 	return nil
