@@ -226,3 +226,62 @@ func TestStaticRejoinNotStored(t *testing.T) {
 	assert.Equal(t, first.Generation, again.Generation)
 	assert.Equal(t, "a", string(recv(t, syncGroup(c, "s", again.MemberID, again.Generation, nil)).MemberAssignment))
 }
+
+// TestTxnOffsetsVisibleOnlyAfterCommit: offsets committed inside a
+// transaction are not the group's until the commit marker (an
+// OffsetFetch requiring stable offsets gets UNSTABLE_OFFSET_COMMIT
+// meanwhile), survive a coordinator change while pending, and an abort
+// drops them.
+func TestTxnOffsetsVisibleOnlyAfterCommit(t *testing.T) {
+	store := startStore(t)
+	ctx := context.Background()
+	_, err := store.CreateTopic(ctx, metastore.Topic{Name: "__consumer_offsets", Internal: true,
+		Partitions: []metastore.PartitionState{{Partition: 0, Replicas: []int32{1}, Leader: 1, ISR: []int32{1}}}})
+	require.NoError(t, err)
+	owner := func(string) metastore.Ownership {
+		t, _ := store.Topic("__consumer_offsets")
+		p := t.Partitions[0]
+		return metastore.Ownership{Topic: t.Name, Partition: 0, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch}
+	}
+	newCoord := func() *Coordinator {
+		c := New(DefaultConfig(), store, owner, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+		t.Cleanup(c.Close)
+		return c
+	}
+	c := newCoord()
+	require.Nil(t, c.Commit(ctx, "g", "", nil, -1, []OffsetCommit{{Topic: "t", Partition: 0, Offset: 5}}))
+	fetch := func(c *Coordinator, stable bool) FetchedOffset {
+		got, err := c.Fetch(ctx, "g", map[string][]int32{"t": {0}}, stable)
+		require.Nil(t, err)
+		require.Len(t, got, 1)
+		return got[0]
+	}
+
+	commits := []OffsetCommit{{Topic: "t", Partition: 0, Offset: 9}}
+	require.Nil(t, c.TxnCommit(ctx, "g", 77, "", nil, -1, commits))
+	require.Nil(t, commits[0].Err)
+	assert.Equal(t, int64(5), fetch(c, false).Offset, "not the group's yet")
+	assert.Equal(t, kerr.UnstableOffsetCommit, fetch(c, true).Err)
+
+	// Another coordinator loads the group with the offsets still pending.
+	c.Close()
+	c = newCoord()
+	assert.Equal(t, kerr.UnstableOffsetCommit, fetch(c, true).Err)
+	require.NoError(t, c.CompleteTxn(ctx, 0, 77, true))
+	f := fetch(c, true)
+	assert.Nil(t, f.Err)
+	assert.Equal(t, int64(9), f.Offset, "committed with the transaction")
+
+	abort := []OffsetCommit{{Topic: "t", Partition: 0, Offset: 12}}
+	require.Nil(t, c.TxnCommit(ctx, "g", 78, "", nil, -1, abort))
+	require.NoError(t, c.CompleteTxn(ctx, 0, 78, false))
+	f = fetch(c, true)
+	assert.Nil(t, f.Err)
+	assert.Equal(t, int64(9), f.Offset, "aborted offsets dropped")
+	stored, err := store.LoadGroupOffsets(ctx, "g")
+	require.NoError(t, err)
+	assert.Equal(t, int64(9), stored["t"][0].Offset)
+	left, err := store.LoadPendingTxnOffsets(ctx, 0, -1)
+	require.NoError(t, err)
+	assert.Empty(t, left)
+}
