@@ -19,9 +19,10 @@ package broker
 // the partition (storage). From v12 on (transactions v2, KIP-890 part 2)
 // the client does not add partitions to its transaction itself: before
 // the first transactional batch of a transaction reaches a partition,
-// this broker adds the partition through the transaction coordinator;
-// coordinator errors a retry can cure are answered NOT_ENOUGH_REPLICAS, as
-// Kafka does.
+// this broker adds the partition through the transaction coordinator.
+// Before v12 the client has added it, and this broker verifies that with
+// the coordinator (KIP-890 part 1). Coordinator errors a retry can cure
+// are answered NOT_ENOUGH_REPLICAS, as Kafka does.
 
 import (
 	"context"
@@ -44,8 +45,8 @@ func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) {
 		reqErr = errInvalidRequiredAcks
 	}
 	var added map[txn.TopicPartition]error
-	if reqErr == nil && req.TransactionID != nil && req.Version >= 12 {
-		added = b.addProducedToTxn(ctx, req)
+	if reqErr == nil && req.TransactionID != nil {
+		added = b.addProducedToTxn(ctx, req, req.Version < 12)
 	}
 	now := time.Now()
 	var waits []commitWait
@@ -143,9 +144,12 @@ func (b *Broker) produceTo(topic string, rp *kmsg.ProduceRequestTopicPartition, 
 // addProducedToTxn adds to the producer's transaction (transactions v2)
 // the partitions of req this broker leads whose first batch is
 // transactional and that are not in an open transaction of that producer
-// yet, in one coordinator call. It returns the partitions that could not
-// be added with the error to answer them.
-func (b *Broker) addProducedToTxn(ctx context.Context, req *kmsg.ProduceRequest) map[txn.TopicPartition]error {
+// yet, in one coordinator call; with verifyOnly (transactions v1, whose
+// clients add partitions themselves) it checks that the coordinator has
+// them (KIP-890 part 1), so a batch the coordinator does not know of
+// cannot leave a transaction open forever. It returns the partitions that
+// failed with the error to answer them.
+func (b *Broker) addProducedToTxn(ctx context.Context, req *kmsg.ProduceRequest, verifyOnly bool) map[txn.TopicPartition]error {
 	var parts []txn.TopicPartition
 	var pid int64 = -1
 	var epoch int16
@@ -172,7 +176,7 @@ func (b *Broker) addProducedToTxn(ctx context.Context, req *kmsg.ProduceRequest)
 	if len(parts) == 0 {
 		return nil
 	}
-	kerrr := b.addToTxn(ctx, *req.TransactionID, pid, epoch, parts)
+	kerrr := b.addToTxn(ctx, *req.TransactionID, pid, epoch, parts, verifyOnly)
 	if kerrr == nil {
 		return nil
 	}

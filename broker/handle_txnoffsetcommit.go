@@ -46,7 +46,7 @@ func (b *Broker) handleTxnOffsetCommit(ctx context.Context, r *protocol.Request)
 	if reqErr == nil && req.Version >= 5 {
 		own := b.groupOwnership(req.Group)
 		reqErr = b.addToTxn(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch,
-			[]txn.TopicPartition{{Topic: offsetsTopic, Partition: own.Partition}})
+			[]txn.TopicPartition{{Topic: offsetsTopic, Partition: own.Partition}}, false)
 	}
 	if reqErr == nil {
 		reqErr = b.coord.TxnCommit(ctx, req.Group, req.ProducerID, memberID, req.InstanceID, generation, commits)
@@ -75,19 +75,19 @@ func (b *Broker) handleTxnOffsetCommit(ctx context.Context, r *protocol.Request)
 }
 
 // addToTxn adds partitions to a transaction on the producer's behalf
-// (transactions v2), through this broker's coordinator or the one that
-// leads the id's shard.
-func (b *Broker) addToTxn(ctx context.Context, id string, pid int64, epoch int16, parts []txn.TopicPartition) *kerr.Error {
+// (transactions v2), or with verifyOnly checks they are in it, through
+// this broker's coordinator or the one that leads the id's shard.
+func (b *Broker) addToTxn(ctx context.Context, id string, pid int64, epoch int16, parts []txn.TopicPartition, verifyOnly bool) *kerr.Error {
 	coord := b.txnCoordinatorOf(id)
 	switch coord {
 	case -1:
 		return kerr.CoordinatorNotAvailable
 	case b.cfg.BrokerID:
-		return b.txn.AddPartitions(ctx, id, pid, epoch, parts, false)
+		return b.txn.AddPartitions(ctx, id, pid, epoch, parts, verifyOnly)
 	}
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
 	t := kmsg.NewAddPartitionsToTxnRequestTransaction()
-	t.TransactionalID, t.ProducerID, t.ProducerEpoch = id, pid, epoch
+	t.TransactionalID, t.ProducerID, t.ProducerEpoch, t.VerifyOnly = id, pid, epoch, verifyOnly
 	for _, bt := range byTopic(parts) {
 		tt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
 		tt.Topic, tt.Partitions = bt.name, bt.parts

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // withAttributes sets a batch's attributes and recomputes its CRC.
@@ -49,6 +50,20 @@ func TestTransactionalRequestErrors(t *testing.T) {
 	t.Run("control batch from a client", func(t *testing.T) {
 		p := produce(t, cl, produceRequest("t", 0, -1, withAttributes(testBatch(pid, epoch, 0, "marker?"), 0x30)))
 		assert.Equal(t, kerr.InvalidRecord.Code, p.ErrorCode, kerr.ErrorForCode(p.ErrorCode))
+	})
+	t.Run("transactional batch on a partition not in the transaction", func(t *testing.T) {
+		// Transactions v1 (Produce v11): the client must have added the
+		// partition; the leader verifies with the coordinator.
+		createTopic(t, cl, "unadded", 1, nil)
+		v11 := kversion.Stable()
+		v11.SetMaxKeyVersion(0, 11)
+		old, err := kgo.NewClient(kgo.SeedBrokers(tb.addr), kgo.MaxVersions(v11))
+		require.NoError(t, err)
+		t.Cleanup(old.Close)
+		req := produceRequest("unadded", 0, -1, withAttributes(testBatch(pid, epoch, 0, "x"), 0x10))
+		req.TransactionID = kmsg.StringPtr("app")
+		p := produce(t, old, req)
+		assert.Equal(t, kerr.InvalidTxnState.Code, p.ErrorCode, kerr.ErrorForCode(p.ErrorCode))
 	})
 	t.Run("transaction timeout over the maximum", func(t *testing.T) {
 		req := kmsg.NewPtrInitProducerIDRequest()
