@@ -25,11 +25,17 @@ tools: compat-tools
 
 # The compatibility suite's clients, installed under .cache/ (kept between
 # runs; a stamp per client is redone when its pinned versions change):
-# kcat from Debian, Apache Kafka's Java client and tools from Maven Central,
-# confluent-kafka from PyPI, kafkajs from npm.
+# kcat from Debian, Apache Kafka's Java client and tools from Maven Central
+# (two releases, see KAFKA_NEXT), confluent-kafka from PyPI, kafkajs from npm.
 CACHE := $(CURDIR)/.cache
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-compat-tools: $(CACHE)/kcat.stamp $(CACHE)/java.stamp $(CACHE)/python.stamp $(CACHE)/node.stamp
+# The Java checks run against two Apache Kafka releases: the one pinned in
+# integration/java/pom.xml (jars in .cache/java/lib, which the transaction
+# tests use too) and KAFKA_NEXT, the same pom with kafka.version overridden
+# (jars in .cache/java-$(KAFKA_NEXT)/lib), also `make bench`'s reference.
+# integration/compat_java_test.go names both versions.
+KAFKA_NEXT := 4.4.0
+compat-tools: $(CACHE)/kcat.stamp $(CACHE)/java.stamp $(CACHE)/java-$(KAFKA_NEXT).stamp $(CACHE)/python.stamp $(CACHE)/node.stamp
 
 $(CACHE)/kcat.stamp:
 	@mkdir -p $(CACHE)
@@ -40,6 +46,14 @@ $(CACHE)/java.stamp: integration/java/pom.xml
 	@mkdir -p $(CACHE)/java
 	rm -rf $(CACHE)/java/lib
 	mvn -q -B -f integration/java/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CACHE)/java/lib
+	@touch $@
+
+# The stamp's name carries the version, so a new KAFKA_NEXT is installed
+# beside the old one (in its own directory) rather than over it.
+$(CACHE)/java-$(KAFKA_NEXT).stamp: integration/java/pom.xml
+	@mkdir -p $(CACHE)/java-$(KAFKA_NEXT)
+	rm -rf $(CACHE)/java-$(KAFKA_NEXT)/lib
+	mvn -q -B -f integration/java/pom.xml -Dkafka.version=$(KAFKA_NEXT) dependency:copy-dependencies -DoutputDirectory=$(CACHE)/java-$(KAFKA_NEXT)/lib
 	@touch $@
 
 $(CACHE)/python.stamp: integration/python/requirements.txt

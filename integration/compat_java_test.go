@@ -20,22 +20,55 @@ import (
 )
 
 // The Java part of the compatibility suite: Apache Kafka's own command-line
-// tools and kafka-clients (integration/java/pom.xml; `make compat-tools`
-// copies the jars to .cache/java/lib). The tools run as their main classes,
-// since the Maven artifacts carry no bin/*.sh scripts. Every check reads
-// back what it changed: records with franz-go or the console consumer,
-// admin changes with kadm or the tool's describe output.
+// tools and kafka-clients (integration/java/pom.xml), for each release in
+// javaKafkaReleases, each reported as its own rows. The tools run as their
+// main classes, since the Maven artifacts carry no bin/*.sh scripts. Every
+// check reads back what it changed: records with franz-go or the console
+// consumer, admin changes with kadm or the tool's describe output.
 
 const (
-	javaKafkaVersion = "4.3.1"
-	javaToolsClient  = "java kafka-tools"
-	javaClientsName  = "java kafka-clients"
+	javaToolsClient = "java kafka-tools"
+	javaClientsName = "java kafka-clients"
 )
+
+// javaKafka is one Apache Kafka release whose jars `make compat-tools`
+// installs under .cache/.
+type javaKafka struct {
+	version string
+	dir     string // the jars, relative to .cache/
+	// configCommand is kafka-configs' main class: the Scala one in the
+	// core jar up to 4.3, org.apache.kafka.tools.ConfigCommand from 4.4.
+	configCommand string
+}
+
+// javaKafkaPinned is the release integration/java/pom.xml pins; the
+// transaction tests run its jars too. The Makefile's KAFKA_NEXT installs
+// the other release from the same pom.
+var javaKafkaPinned = javaKafka{version: "4.3.1", dir: "java/lib", configCommand: "kafka.admin.ConfigCommand"}
+
+// javaKafkaReleases are the releases the Java checks run against.
+var javaKafkaReleases = []javaKafka{
+	javaKafkaPinned,
+	{version: "4.4.0", dir: "java-4.4.0/lib", configCommand: "org.apache.kafka.tools.ConfigCommand"},
+}
+
+// lib returns the directory of the release's jars, failing with the
+// install hint when they are missing or of another version (the pom or
+// KAFKA_NEXT changed without this list following).
+func (j javaKafka) lib(t *testing.T) string {
+	t.Helper()
+	lib := compatTool(t, j.dir)
+	jar := filepath.Join(lib, "kafka-clients-"+j.version+".jar")
+	if _, err := os.Stat(jar); err != nil {
+		found, _ := filepath.Glob(filepath.Join(lib, "kafka-clients-*.jar"))
+		t.Fatalf("%s is missing (found %v): run `make compat-tools`, and keep javaKafkaReleases in step with the pom and the Makefile's KAFKA_NEXT", jar, found)
+	}
+	return lib
+}
 
 // The tools' main classes.
 const (
 	javaTopicCommand        = "org.apache.kafka.tools.TopicCommand"
-	javaConfigCommand       = "kafka.admin.ConfigCommand"
 	javaConsoleProducer     = "org.apache.kafka.tools.ConsoleProducer"
 	javaConsoleConsumer     = "org.apache.kafka.tools.consumer.ConsoleConsumer"
 	javaConsumerGroups      = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
@@ -43,18 +76,32 @@ const (
 	javaConsumerPerformance = "org.apache.kafka.tools.ConsumerPerformance"
 )
 
-// javaRun runs one JVM with the Kafka jars (plus extra class path entries)
-// and returns its standard output. Client logging goes to stderr at WARN.
-func javaRun(t *testing.T, stdin string, extraCP []string, class string, args ...string) string {
+// run runs one JVM with the release's jars (plus extra class path
+// entries) and returns its standard output. Client logging goes to stderr
+// at WARN.
+func (j javaKafka) run(t *testing.T, stdin string, extraCP []string, class string, args ...string) string {
 	t.Helper()
-	lib := compatTool(t, "java/lib")
-	cp := strings.Join(append(extraCP, filepath.Join(lib, "*")), string(os.PathListSeparator))
+	cp := strings.Join(append(extraCP, filepath.Join(j.lib(t), "*")), string(os.PathListSeparator))
 	jvm := []string{
 		"-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", // start-up over throughput
 		"-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
 		"-cp", cp, class,
 	}
 	return runTool(t, 90*time.Second, stdin, nil, "java", append(jvm, args...)...)
+}
+
+// javaRun runs a class of the pinned release (see javaKafka.run).
+func javaRun(t *testing.T, stdin string, extraCP []string, class string, args ...string) string {
+	t.Helper()
+	return javaKafkaPinned.run(t, stdin, extraCP, class, args...)
+}
+
+// forJavaReleases runs fn once per release in javaKafkaReleases, as a
+// subtest named by the version.
+func forJavaReleases(t *testing.T, fn func(t *testing.T, j javaKafka)) {
+	for _, j := range javaKafkaReleases {
+		t.Run(j.version, func(t *testing.T) { fn(t, j) })
+	}
 }
 
 // javaAdminConfig writes a client properties file with tight timeouts for
@@ -160,16 +207,18 @@ func javaProduce(t *testing.T, cl *kgo.Client, recs []*kgo.Record) {
 	require.NoError(t, cl.ProduceSync(ctx, recs...).FirstErr())
 }
 
-// TestCompatJavaTools drives Apache Kafka's command-line tools against one
-// broker.
-func TestCompatJavaTools(t *testing.T) {
+// TestCompatJavaTools drives Apache Kafka's command-line tools of each
+// release against one broker (a fresh one per release).
+func TestCompatJavaTools(t *testing.T) { forJavaReleases(t, testCompatJavaTools) }
+
+func testCompatJavaTools(t *testing.T, j javaKafka) {
 	k := startCompatKafkad(t, brokerOpts{})
 	ctx := context.Background()
 	adm := kadm.NewClient(k.client(t))
 	adminCfg := javaAdminConfig(t)
 	tool := func(t *testing.T, stdin, class string, args ...string) string {
 		t.Helper()
-		return javaRun(t, stdin, nil, class, append([]string{"--bootstrap-server", k.Addr}, args...)...)
+		return j.run(t, stdin, nil, class, append([]string{"--bootstrap-server", k.Addr}, args...)...)
 	}
 	admin := func(t *testing.T, class string, args ...string) string {
 		t.Helper()
@@ -178,7 +227,7 @@ func TestCompatJavaTools(t *testing.T) {
 	// producer sends franz-go records to the partitions they name.
 	producer := k.client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 
-	compatCheck(t, javaToolsClient, javaKafkaVersion, "kafka-topics create/describe/alter/delete", func(t *testing.T) {
+	compatCheck(t, javaToolsClient, j.version, "kafka-topics create/describe/alter/delete", func(t *testing.T) {
 		const topic = "jt-topics"
 		out := admin(t, javaTopicCommand, "--create", "--topic", topic, "--partitions", "2",
 			"--replication-factor", "1", "--config", "retention.ms=3600000", "--config", "max.message.bytes=200000")
@@ -233,7 +282,7 @@ func TestCompatJavaTools(t *testing.T) {
 
 	codecIDs := map[string]uint8{"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 	for _, codec := range []string{"none", "gzip", "snappy", "lz4", "zstd"} {
-		compatCheck(t, javaToolsClient, javaKafkaVersion, "kafka-console-producer keys/headers acks=all "+codec, func(t *testing.T) {
+		compatCheck(t, javaToolsClient, j.version, "kafka-console-producer keys/headers acks=all "+codec, func(t *testing.T) {
 			topic := "jt-produce-" + codec
 			_, err := adm.CreateTopic(ctx, 3, 1, nil, topic)
 			require.NoError(t, err)
@@ -270,7 +319,7 @@ func TestCompatJavaTools(t *testing.T) {
 		})
 	}
 
-	compatCheck(t, javaToolsClient, javaKafkaVersion, "kafka-console-consumer partition from earliest, max-messages", func(t *testing.T) {
+	compatCheck(t, javaToolsClient, j.version, "kafka-console-consumer partition from earliest, max-messages", func(t *testing.T) {
 		const topic = "jt-console"
 		_, err := adm.CreateTopic(ctx, 2, 1, nil, topic)
 		require.NoError(t, err)
@@ -301,7 +350,7 @@ func TestCompatJavaTools(t *testing.T) {
 		}
 	})
 
-	compatCheck(t, javaToolsClient, javaKafkaVersion, "kafka-console-consumer group from-beginning, max-messages", func(t *testing.T) {
+	compatCheck(t, javaToolsClient, j.version, "kafka-console-consumer group from-beginning, max-messages", func(t *testing.T) {
 		const topic, group = "jt-console-group", "jt-console-group"
 		_, err := adm.CreateTopic(ctx, 3, 1, nil, topic)
 		require.NoError(t, err)
@@ -333,7 +382,7 @@ func TestCompatJavaTools(t *testing.T) {
 		assert.Equal(t, javaEndOffsets(t, adm, topic), javaCommitted(t, adm, group, topic))
 	})
 
-	compatCheck(t, javaToolsClient, javaKafkaVersion, "kafka-consumer-groups list/describe lag/reset offsets/delete", func(t *testing.T) {
+	compatCheck(t, javaToolsClient, j.version, "kafka-consumer-groups list/describe lag/reset offsets/delete", func(t *testing.T) {
 		const topic, group = "jt-groups", "jt-groups-group"
 		_, err := adm.CreateTopic(ctx, 2, 1, nil, topic)
 		require.NoError(t, err)
@@ -384,7 +433,7 @@ func TestCompatJavaTools(t *testing.T) {
 		assert.Empty(t, javaCommitted(t, adm, group, topic))
 	})
 
-	compatCheck(t, javaToolsClient, javaKafkaVersion, "kafka-configs describe/alter topic configs", func(t *testing.T) {
+	compatCheck(t, javaToolsClient, j.version, "kafka-configs describe/alter topic configs", func(t *testing.T) {
 		const topic = "jt-configs"
 		_, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"retention.ms": kadm.StringPtr("1000000")}, topic)
 		require.NoError(t, err)
@@ -403,7 +452,7 @@ func TestCompatJavaTools(t *testing.T) {
 		}
 		cfg := func(t *testing.T, args ...string) string {
 			t.Helper()
-			return admin(t, javaConfigCommand, append([]string{"--entity-type", "topics", "--entity-name", topic}, args...)...)
+			return admin(t, j.configCommand, append([]string{"--entity-type", "topics", "--entity-name", topic}, args...)...)
 		}
 
 		out := cfg(t, "--alter", "--add-config", "retention.ms=7200000,cleanup.policy=compact,max.message.bytes=65536")
@@ -429,11 +478,11 @@ func TestCompatJavaTools(t *testing.T) {
 		assert.Equal(t, map[string]string{"retention.ms": "7200000", "max.message.bytes": "65536"}, dynamic, "describe output:\n%s", out)
 	})
 
-	compatCheck(t, javaToolsClient, javaKafkaVersion, "kafka-producer-perf-test", func(t *testing.T) {
+	compatCheck(t, javaToolsClient, j.version, "kafka-producer-perf-test", func(t *testing.T) {
 		const topic, n, size = "jt-perf-produce", 2000, 100
 		_, err := adm.CreateTopic(ctx, 3, 1, nil, topic)
 		require.NoError(t, err)
-		out := javaRun(t, "", nil, javaProducerPerformance, "--bootstrap-server", k.Addr, "--topic", topic,
+		out := j.run(t, "", nil, javaProducerPerformance, "--bootstrap-server", k.Addr, "--topic", topic,
 			"--num-records", strconv.Itoa(n), "--record-size", strconv.Itoa(size), "--throughput", "-1",
 			"--command-property", "acks=all", "linger.ms=5", "request.timeout.ms=10000", "delivery.timeout.ms=30000")
 		m := regexp.MustCompile(`(?m)^(\d+) records sent, .* ms avg latency`).FindAllStringSubmatch(out, -1)
@@ -451,7 +500,7 @@ func TestCompatJavaTools(t *testing.T) {
 		assert.Equal(t, int64(n), total)
 	})
 
-	compatCheck(t, javaToolsClient, javaKafkaVersion, "kafka-consumer-perf-test", func(t *testing.T) {
+	compatCheck(t, javaToolsClient, j.version, "kafka-consumer-perf-test", func(t *testing.T) {
 		const topic, n, size = "jt-perf-consume", 1000, 100
 		_, err := adm.CreateTopic(ctx, 2, 1, nil, topic)
 		require.NoError(t, err)
@@ -460,7 +509,7 @@ func TestCompatJavaTools(t *testing.T) {
 			recs = append(recs, &kgo.Record{Topic: topic, Partition: int32(i % 2), Value: []byte(fmt.Sprintf("%0*d", size, i))})
 		}
 		javaProduce(t, producer, recs)
-		out := javaRun(t, "", nil, javaConsumerPerformance, "--bootstrap-server", k.Addr, "--topic", topic,
+		out := j.run(t, "", nil, javaConsumerPerformance, "--bootstrap-server", k.Addr, "--topic", topic,
 			"--group", "jt-perf-consume", "--num-records", strconv.Itoa(n), "--timeout", "20000", "--hide-header",
 			"--command-property", "request.timeout.ms=10000")
 		// start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, ...
@@ -491,8 +540,10 @@ func javaClientLines(out, kind string) [][]string {
 
 // TestCompatJavaClients runs integration/java/src/KafkadCompat.java, a
 // program on kafka-clients: an idempotent producer, and a consumer group of
-// two members.
-func TestCompatJavaClients(t *testing.T) {
+// two members; once per release, each against a fresh broker.
+func TestCompatJavaClients(t *testing.T) { forJavaReleases(t, testCompatJavaClients) }
+
+func testCompatJavaClients(t *testing.T, j javaKafka) {
 	k := startCompatKafkad(t, brokerOpts{})
 	ctx := context.Background()
 	adm := kadm.NewClient(k.client(t))
@@ -501,12 +552,11 @@ func TestCompatJavaClients(t *testing.T) {
 	run := func(t *testing.T, args ...string) string {
 		t.Helper()
 		if !compiled {
-			lib := compatTool(t, "java/lib")
-			runTool(t, 90*time.Second, "", nil, "javac", "-cp", filepath.Join(lib, "*"), "-d", classes,
+			runTool(t, 90*time.Second, "", nil, "javac", "-cp", filepath.Join(j.lib(t), "*"), "-d", classes,
 				filepath.Join(repoRoot(), "integration", "java", "src", "KafkadCompat.java"))
 			compiled = true
 		}
-		return javaRun(t, "", []string{classes}, "KafkadCompat", args...)
+		return j.run(t, "", []string{classes}, "KafkadCompat", args...)
 	}
 	// sent maps partition/offset to key/value from the "sent" lines.
 	type pos struct {
@@ -530,7 +580,7 @@ func TestCompatJavaClients(t *testing.T) {
 		return sent
 	}
 
-	compatCheck(t, javaClientsName, javaKafkaVersion, "idempotent producer", func(t *testing.T) {
+	compatCheck(t, javaClientsName, j.version, "idempotent producer", func(t *testing.T) {
 		const topic, n = "jc-idempotent", 1000
 		_, err := adm.CreateTopic(ctx, 3, 1, nil, topic)
 		require.NoError(t, err)
@@ -623,7 +673,7 @@ func TestCompatJavaClients(t *testing.T) {
 		return ends
 	}
 
-	compatCheck(t, javaClientsName, javaKafkaVersion, "consumer group of two members", func(t *testing.T) {
+	compatCheck(t, javaClientsName, j.version, "consumer group of two members", func(t *testing.T) {
 		const topic, group, n = "jc-group", "jc-group", 600
 		_, err := adm.CreateTopic(ctx, 4, 1, nil, topic)
 		require.NoError(t, err)
@@ -633,7 +683,7 @@ func TestCompatJavaClients(t *testing.T) {
 	// KIP-848: the same two members with group.protocol=consumer (the
 	// broker assigns, ConsumerGroupHeartbeat), then again from the
 	// committed offsets.
-	compatCheck(t, javaClientsName, javaKafkaVersion, "consumer group of two members, group.protocol=consumer, resumed", func(t *testing.T) {
+	compatCheck(t, javaClientsName, j.version, "consumer group of two members, group.protocol=consumer, resumed", func(t *testing.T) {
 		const topic, group, n = "jc-group-848", "jc-group-848", 400
 		_, err := adm.CreateTopic(ctx, 4, 1, nil, topic)
 		require.NoError(t, err)

@@ -71,7 +71,7 @@ func startTxnCluster(t *testing.T, n int, settings ...string) *cluster {
 // same way (Addr, client, Kill); they cannot be restarted.
 func startReferenceKafka(t *testing.T, n int, settings []string) []*kafkad {
 	t.Helper()
-	lib := compatTool(t, "java/lib")
+	lib := javaKafkaPinned.lib(t)
 	cp := filepath.Join(lib, "*")
 	var b [16]byte
 	_, err := rand.Read(b[:])

@@ -23,7 +23,7 @@ import (
 // against the jars in .cache/java/lib and returns the class directory.
 func txnJavaClasses(t *testing.T) string {
 	t.Helper()
-	lib := compatTool(t, "java/lib")
+	lib := javaKafkaPinned.lib(t)
 	classes := t.TempDir()
 	src := filepath.Join(repoRoot(), "integration", "java", "src")
 	runTool(t, 90*time.Second, "", nil, "javac", "-cp", filepath.Join(lib, "*"), "-d", classes,
@@ -34,7 +34,7 @@ func txnJavaClasses(t *testing.T) string {
 // txnJavaCommand is a JVM running class from classes with the Kafka jars.
 func txnJavaCommand(t *testing.T, ctx context.Context, classes, class string, args ...string) *exec.Cmd {
 	t.Helper()
-	lib := compatTool(t, "java/lib")
+	lib := javaKafkaPinned.lib(t)
 	jvm := []string{
 		"-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 		"-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
