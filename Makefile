@@ -94,11 +94,12 @@ test-integration:
 		status3=$$?; cat $(CACHE)/compat-report-3.md 2>/dev/null; [ $$status = 0 ] && [ $$status3 = 0 ]
 
 # Throughput and latency of a fresh kafkad against a fresh Apache Kafka
-# (the reference, from the compatibility suite's jars), one after the other
-# on this machine: franz-go workloads and Kafka's perf tools, reported as
-# kafkad/Kafka ratios. `bin/kbench --kafkad=bin/kafkad` alone needs no Java.
-bench: build $(CACHE)/java.stamp
-	$(BIN)/kbench --kafkad=$(BIN)/kafkad --kafka-lib=$(CACHE)/java/lib --rf3
+# $(KAFKA_NEXT) (the reference, from the compatibility suite's jars), one
+# after the other on this machine: franz-go workloads and Kafka's perf
+# tools, reported as kafkad/Kafka ratios. `bin/kbench --kafkad=bin/kafkad`
+# alone needs no Java.
+bench: build $(CACHE)/java-$(KAFKA_NEXT).stamp
+	$(BIN)/kbench --kafkad=$(BIN)/kafkad --kafka-lib=$(CACHE)/java-$(KAFKA_NEXT)/lib --rf3
 
 # A short run of every fuzz target.
 FUZZTIME ?= 10s

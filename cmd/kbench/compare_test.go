@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Output of kafka-producer-perf-test 4.3.1: a progress line, then the
-// summary.
+// Output of kafka-producer-perf-test 4.3.1 (4.4.0 prints the same): a
+// progress line, then the summary.
 const producerPerfOutput = `185131 records sent, 37018.8 records/sec (36.15 MB/sec), 704.6 ms avg latency, 1130.0 ms max latency.
 200000 records sent, 38175.224279 records/sec (37.28 MB/sec), 690.13 ms avg latency, 1130.00 ms max latency, 667 ms 50th, 1021 ms 95th, 1097 ms 99th, 1122 ms 99.9th.
 `
@@ -42,7 +42,8 @@ func TestParseProducerPerf(t *testing.T) {
 	assert.Error(t, err)
 }
 
-// Output of kafka-consumer-perf-test 4.3.1, a warning on stdout before it.
+// Output of kafka-consumer-perf-test 4.3.1 (4.4.0 prints the same), a
+// warning on stdout before it.
 const consumerPerfOutput = `WARN some client warning
 start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
 2026-11-25 20:18:55:845, 2026-11-25 20:18:57:781, 195.3125, 100.8846, 200000, 103305.7851, 791, 1145, 170.5786, 174672.4891
