@@ -30,7 +30,13 @@
 //
 // Each transactional id has its own mutex, held across its etcd writes,
 // so requests for one id are applied one at a time in arrival order; the
-// coordinator's mutex guards only the shard map. Lock order: Coordinator.mu
-// before entry.mu is never needed: entries are found under Coordinator.mu
-// and locked after it is released.
+// coordinator's mutex guards only the shard map. Lock order: entry.mu
+// before Coordinator.mu (entries are found under Coordinator.mu and
+// locked after it is released; a locked entry may check its shard).
+//
+// Under transactions v2 a producer begins its next transaction as soon as
+// EndTxn answers, while the markers of the one it ended are still being
+// written: requests for that id wait (up to a second) for the markers
+// instead of answering CONCURRENT_TRANSACTIONS, which would cost the
+// client a retry backoff.
 package txn
