@@ -27,8 +27,19 @@
 // leader's agree (OffsetForLeaderEpoch). Every broker campaigns for the
 // controller role (controller.go); the controller elects leaders from the
 // ISR when brokers die. A stopping broker hands its leaderships over first
-// (shutdown.go). Groups are coordinated by the broker their id hashes to
-// among the live brokers (groupowner.go).
+// (shutdown.go). Groups are coordinated by the leader of their partition
+// of __consumer_offsets (groupowner.go).
+//
+// # Transactions
+//
+// A transactional id is coordinated by the leader of its partition of
+// __transaction_state (txn.go, coordinator/txn). The coordinator asks
+// partition leaders to write commit and abort markers: on partitions this
+// broker leads it appends them itself and waits for the ISR, elsewhere it
+// sends WriteTxnMarkers over an inter-broker client, which also carries
+// the AddPartitionsToTxn a leader sends for a Produce of transactions v2
+// (and the verification of v1). read_committed fetches stop at the last
+// stable offset and carry the aborted transactions the log's index lists.
 //
 // # Lock order
 //
