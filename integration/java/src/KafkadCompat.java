@@ -134,11 +134,17 @@ public class KafkadCompat {
         final AtomicInteger total;
         final int n;
         final long deadline;
+        // finished counts the members that printed their final assignment:
+        // none leaves the group before all have, or the one still polling
+        // would be handed the leaver's partitions and print them too.
+        final CountDownLatch finished;
         volatile Set<TopicPartition> assignment = Collections.emptySet();
         volatile Throwable error;
 
-        Member(String name, String bootstrap, String topic, String group, String protocol, AtomicInteger total, int n, long deadline) {
+        Member(String name, String bootstrap, String topic, String group, String protocol, AtomicInteger total, int n, long deadline,
+               CountDownLatch finished) {
             this.name = name;
+            this.finished = finished;
             this.topic = topic;
             this.total = total;
             this.n = n;
@@ -198,9 +204,12 @@ public class KafkadCompat {
                     }
                 }
                 out("final", name, partitions(consumer.assignment()));
+                finished.countDown();
+                finished.await(Math.max(deadline - System.currentTimeMillis(), 1000), TimeUnit.MILLISECONDS);
             } catch (Throwable e) {
                 error = e;
             } finally {
+                finished.countDown(); // a member that failed holds no one back
                 consumer.close(CloseOptions.timeout(Duration.ofSeconds(10)));
             }
         }
@@ -216,8 +225,9 @@ public class KafkadCompat {
             if (all.size() < 2) {
                 fail("topic " + topic + " needs at least 2 partitions, has " + all.size());
             }
-            Member a = new Member("member-a", bootstrap, topic, group, protocol, total, n, deadline);
-            Member b = new Member("member-b", bootstrap, topic, group, protocol, total, n, deadline);
+            CountDownLatch finished = new CountDownLatch(2);
+            Member a = new Member("member-a", bootstrap, topic, group, protocol, total, n, deadline, finished);
+            Member b = new Member("member-b", bootstrap, topic, group, protocol, total, n, deadline, finished);
             Thread ta = new Thread(a, "member-a"), tb = new Thread(b, "member-b");
             ta.start();
             tb.start();
