@@ -38,6 +38,23 @@ func (b *Broker) requestTopic(byID bool, name string, id [16]byte) (string, erro
 // partition not yet opened here (a topic created a moment ago, before its
 // watch event arrived).
 func (b *Broker) leaderPartition(topic string, p int32) (*partition, error) {
+	part, err := b.leaderPartitionCached(topic, p)
+	if err == nil || !errors.Is(err, errUnknownTopicOrPartition) {
+		return part, err
+	}
+	// The client may know of a topic this broker's cache has not seen
+	// yet (it was just created, and Metadata catches up with etcd before
+	// answering): catch up once before refusing, or an acks=0 producer
+	// loses its first records to a topic that exists.
+	ctx, cancel := context.WithTimeout(b.ctx, metadataSyncTimeout)
+	defer cancel()
+	if b.store.Sync(ctx) != nil {
+		return nil, err
+	}
+	return b.leaderPartitionCached(topic, p)
+}
+
+func (b *Broker) leaderPartitionCached(topic string, p int32) (*partition, error) {
 	tp := storage.TopicPartition{Topic: topic, Partition: p}
 	b.mu.RLock()
 	part := b.parts[tp]
