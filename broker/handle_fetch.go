@@ -5,7 +5,8 @@ package broker
 // v4 is the floor (kafka-python 2.0 sends it): isolation level, last
 // stable offset and aborted transactions. read_committed (isolation level
 // 1) reads up to the last stable offset (the high watermark, or the first
-// offset of the oldest open transaction) and gets the aborted
+// offset of the oldest transaction still open or whose marker the high
+// watermark has not passed yet) and gets the aborted
 // transactions overlapping the batches returned, so the client can drop
 // their records. v5: log
 // start offset. v7: fetch sessions (KIP-227), answered with session id 0
@@ -175,7 +176,7 @@ func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartitio
 	}
 	ch := part.waitAppend()
 	hw := part.highWatermark()
-	lso := min(hw, part.log.FirstUnstableOffset())
+	lso := part.log.LastStableOffset(hw)
 	if upTo < 0 {
 		upTo = hw
 		if readCommitted {

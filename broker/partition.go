@@ -133,7 +133,7 @@ func (p *partition) setState(st metastore.PartitionState, minInsync int32) (beca
 // high watermark, or the first offset of the oldest open transaction
 // when that is lower.
 func (p *partition) lastStableOffset() int64 {
-	return min(p.highWatermark(), p.log.FirstUnstableOffset())
+	return p.log.LastStableOffset(p.highWatermark())
 }
 
 // highWatermark is what consumers may read up to.
@@ -170,6 +170,7 @@ func (p *partition) advanceHWLocked() {
 	}
 	if hw > p.hw {
 		p.hw = hw
+		p.log.LastStableOffset(hw) // forgets transactions the high watermark passed
 		p.wakeLocked()
 	}
 }
@@ -178,6 +179,7 @@ func (p *partition) advanceHWLocked() {
 func (p *partition) appendedLocal() {
 	p.mu.Lock()
 	p.advanceHWLocked()
+	p.log.LastStableOffset(p.hwLocked()) // forgets transactions the high watermark passed
 	p.wakeLocked()
 	p.mu.Unlock()
 }
@@ -269,6 +271,7 @@ func (p *partition) followerHW(leaderHW int64) {
 	hw := min(leaderHW, p.log.LogEndOffset())
 	if hw > p.hw {
 		p.hw = hw
+		p.log.LastStableOffset(hw) // forgets transactions the high watermark passed
 	}
 	p.mu.Unlock()
 }

@@ -120,6 +120,11 @@ func (e *producerEntry) endTxn(epoch int16, coordinatorEpoch int32, offset, ts i
 	return first
 }
 
+// completedTxn is a transaction ended by the marker at markerOffset.
+type completedTxn struct {
+	firstOffset, markerOffset int64
+}
+
 // openTxn is what HasOngoingTxn and the first unstable offset need of an
 // ongoing transaction.
 type openTxn struct {
@@ -138,6 +143,12 @@ type ProducerStateManager struct {
 
 	txnMu   sync.RWMutex
 	ongoing map[int64]openTxn
+	// unreplicated are transactions ended by a marker the high
+	// watermark may not have reached yet: as in Kafka, they keep holding
+	// the last stable offset until it has (LastStableOffset prunes them).
+	// Guarded by txnMu; nUnreplicated lets readers skip the lock.
+	unreplicated  []completedTxn
+	nUnreplicated atomic.Int32
 	// firstUnstable is the smallest ongoing first offset, -1 when no
 	// transaction is open. Writers store it before the log end offset
 	// moves past a batch that changed it; see Log.FirstUnstableOffset.
@@ -163,6 +174,12 @@ func (m *ProducerStateManager) syncTxn(e *producerEntry) {
 		}
 		m.txnMu.Lock()
 		delete(m.ongoing, e.producerID)
+		if !m.loading && e.lastMarkerOffset >= cur.firstOffset {
+			// Before publish: a reader that sees the new first unstable
+			// offset also sees the ended transaction here.
+			m.unreplicated = append(m.unreplicated, completedTxn{firstOffset: cur.firstOffset, markerOffset: e.lastMarkerOffset})
+			m.nUnreplicated.Store(int32(len(m.unreplicated)))
+		}
 		m.txnMu.Unlock()
 		m.publish()
 		return
@@ -209,6 +226,29 @@ func (m *ProducerStateManager) lastStableAfter(pid, lastOffset int64) int64 {
 	return lastOffset + 1
 }
 
+// holdLastStable lowers lso to the first offset of every ended
+// transaction whose marker is not below hw yet, and forgets the others
+// (Kafka's unreplicated transactions, dropped as the high watermark
+// passes their markers).
+func (m *ProducerStateManager) holdLastStable(lso, hw int64) int64 {
+	if m.nUnreplicated.Load() == 0 {
+		return lso
+	}
+	m.txnMu.Lock()
+	defer m.txnMu.Unlock()
+	kept := m.unreplicated[:0]
+	for _, t := range m.unreplicated {
+		if t.markerOffset >= hw {
+			kept = append(kept, t)
+			lso = min(lso, t.firstOffset)
+		}
+	}
+	clear(m.unreplicated[len(kept):])
+	m.unreplicated = kept
+	m.nUnreplicated.Store(int32(len(kept)))
+	return lso
+}
+
 // hasOngoingTxn reports whether pid at epoch has an open transaction.
 func (m *ProducerStateManager) hasOngoingTxn(pid int64, epoch int16) bool {
 	m.txnMu.RLock()
@@ -238,6 +278,8 @@ func (m *ProducerStateManager) rebuildOngoing() {
 	m.txnMu.Lock()
 	defer m.txnMu.Unlock()
 	clear(m.ongoing)
+	m.unreplicated = m.unreplicated[:0]
+	m.nUnreplicated.Store(0)
 	for pid, e := range m.producers {
 		if e.currentTxnFirstOffset >= 0 {
 			m.ongoing[pid] = openTxn{firstOffset: e.currentTxnFirstOffset, epoch: e.epoch}

@@ -271,6 +271,18 @@ func (l *Log) FirstUnstableOffset() int64 {
 	return max(fu, l.logStartOffset.Load())
 }
 
+// LastStableOffset is what read_committed consumers may read up to, given
+// the partition's high watermark hw: the smaller of hw and the first
+// unstable offset, held further back by any transaction whose marker is
+// not below hw yet (Kafka's rule: a transaction is stable only once its
+// marker is replicated). Callers with a moving high watermark (leaders and
+// followers) should call it as it moves, so ended transactions are
+// forgotten.
+func (l *Log) LastStableOffset(hw int64) int64 {
+	lso := min(hw, l.FirstUnstableOffset())
+	return max(l.producers.holdLastStable(lso, hw), l.logStartOffset.Load())
+}
+
 // HasOngoingTxn reports whether pid at epoch has an open transaction on
 // this partition (a leader uses it to skip asking the coordinator again,
 // KIP-890).

@@ -615,3 +615,32 @@ func TestCrashLosesTornMarker(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []int64{7}, lastOffsets(got))
 }
+
+// TestLastStableOffsetWaitsForReplicatedMarker: as in Kafka, a transaction
+// ended by a marker stays unstable until the high watermark passes the
+// marker, on the leader and on a follower fed the leader's bytes; once
+// passed it is forgotten.
+func TestLastStableOffsetWaitsForReplicatedMarker(t *testing.T) {
+	leader := openTestLog(t, "", testConfig())
+	mustAppend(t, leader, plainBatch(t, 2, 1), time.Time{})         // 0-1
+	mustAppend(t, leader, txnBatch(t, 7, 0, 0, 3, 10), time.Time{}) // 2-4
+	mustMarker(t, leader, 7, 0, true, 1)                            // 5
+	mustAppend(t, leader, plainBatch(t, 1, 20), time.Time{})        // 6
+
+	follower := openTestLog(t, "", testConfig())
+	data, err := leader.Read(0, 1<<20, true, leader.LogEndOffset())
+	require.NoError(t, err)
+	_, err = follower.AppendReplica(data)
+	require.NoError(t, err)
+
+	for name, l := range map[string]*Log{"leader": leader, "follower": follower} {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, int64(7), l.FirstUnstableOffset(), "the transaction has ended")
+			assert.Equal(t, int64(2), l.LastStableOffset(3), "data and marker above the high watermark")
+			assert.Equal(t, int64(2), l.LastStableOffset(5), "data replicated, marker not")
+			assert.Equal(t, int64(6), l.LastStableOffset(6), "marker replicated")
+			assert.Equal(t, int64(7), l.LastStableOffset(7))
+			assert.Equal(t, int64(5), l.LastStableOffset(5), "forgotten once passed")
+		})
+	}
+}
