@@ -85,8 +85,11 @@
 // and apply it without checks, so every replica tracks the same open
 // transactions. The first unstable offset is the smallest first offset of
 // an open transaction (at least the log start offset, since an open
-// transaction outlives its deleted batches), or the log end offset; the
-// broker's last stable offset is the smaller of it and the high watermark.
+// transaction outlives its deleted batches), or the log end offset. The
+// last stable offset (LastStableOffset) is the smaller of it and the high
+// watermark, and no higher than the first offset of a transaction whose
+// marker the high watermark has not passed yet (kept in memory only: after
+// a restart the high watermark starts at what the ISR has).
 //
 // # .txnindex: aborted transactions, 34-byte entries
 //
