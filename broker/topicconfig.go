@@ -79,6 +79,16 @@ func oneOf(values ...string) func(*storage.Config, string) error {
 	}
 }
 
+// cleanupPolicy applies cleanup.policy: a list of delete and compact.
+// Compact alone turns retention off, as in Kafka.
+func cleanupPolicy(lc *storage.Config, v string) error {
+	if err := oneOf("delete", "compact")(lc, v); err != nil {
+		return err
+	}
+	lc.CompactOnly = !contains(splitList(v), "delete")
+	return nil
+}
+
 func contains(list []string, v string) bool {
 	for _, s := range list {
 		if s == v {
@@ -110,7 +120,7 @@ func anyDouble(_ *storage.Config, v string) error {
 var topicConfigs = []topicConfig{
 	{name: "cleanup.policy", typ: kmsg.ConfigTypeList, brokerKey: "log.cleanup.policy",
 		def:   func(c *Config) string { return c.CleanupPolicy },
-		apply: oneOf("delete", "compact"), doc: "delete or compact old segments (compact is stored, not yet acted on)"},
+		apply: cleanupPolicy, doc: "delete (retention), compact, or both; compact alone keeps every segment from retention (no log cleaner yet: nothing is compacted)"},
 	{name: "compression.type", typ: kmsg.ConfigTypeString, brokerKey: "compression.type",
 		def:   func(c *Config) string { return c.CompressionType },
 		apply: oneOf("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"), doc: "final compression of the topic's batches; producer keeps what the producer sent"},

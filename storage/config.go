@@ -28,6 +28,10 @@ type Config struct {
 	// files at once: readers hold a lock while touching segment files, so
 	// the delay Kafka needs for its lock-free mmap readers buys nothing here.
 	FileDeleteDelayMs int64
+	// CompactOnly is cleanup.policy=compact without delete: as in Kafka,
+	// retention.ms and retention.bytes delete nothing. (The log cleaner
+	// that compacts such logs does not exist yet: they keep everything.)
+	CompactOnly bool
 }
 
 // DefaultConfig returns Kafka's defaults.

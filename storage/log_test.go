@@ -335,6 +335,31 @@ func TestRetentionByTime(t *testing.T) {
 	assert.Equal(t, int64(8), res.BaseOffset)
 }
 
+// TestCompactOnlyKeepsEverything: cleanup.policy=compact alone turns
+// time and size retention off, as in Kafka (a compacted topic is never
+// deleted by age or size).
+func TestCompactOnlyKeepsEverything(t *testing.T) {
+	cfg := testConfig()
+	cfg.RetentionMs, cfg.RetentionBytes = 1, 1
+	cfg.SegmentBytes = 1
+	cfg.CompactOnly = true
+	l := openTestLog(t, "", cfg)
+	for i := range 3 {
+		mustAppend(t, l, plainBatch(t, 2, int64(i*1000)), time.Time{})
+	}
+	n, err := l.EnforceRetention(time.UnixMilli(1_000_000))
+	require.NoError(t, err)
+	assert.Equal(t, 0, n)
+	assert.Equal(t, []int64{0, 2, 4}, segmentBases(l))
+	assert.Equal(t, int64(0), l.LogStartOffset())
+
+	cfg.CompactOnly = false // cleanup.policy=compact,delete: retention applies
+	l.SetConfig(cfg)
+	n, err = l.EnforceRetention(time.UnixMilli(1_000_000))
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
+}
+
 func TestRetentionByBytes(t *testing.T) {
 	cfg := testConfig()
 	b := plainBatch(t, 2, 0)

@@ -130,7 +130,7 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 }
 
 // EnforceRetention deletes the oldest segments breaching retention.ms or
-// retention.bytes. If that includes the active segment, a new empty one is
+// retention.bytes, unless the log's cleanup.policy is compact alone. If that includes the active segment, a new empty one is
 // rolled first so the log always has an active segment at its end.
 func (l *Log) EnforceRetention(now time.Time) (int, error) {
 	cfg := l.cfg.Load().eff
@@ -138,6 +138,9 @@ func (l *Log) EnforceRetention(now time.Time) (int, error) {
 	defer l.mu.Unlock()
 	if l.closed.Load() {
 		return 0, ErrClosed
+	}
+	if cfg.CompactOnly {
+		return 0, nil
 	}
 	segs := l.segments
 	deletable := func(i int) bool {

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/kafkad/kafkad/broker"
 	"github.com/kafkad/kafkad/storage"
 )
@@ -28,6 +31,7 @@ func brokerConfig(cfg Config) broker.Config {
 		b.SessionTimeout = cfg.BrokerSessionTimeout
 	}
 	b.CleanupPolicy = cfg.LogCleanupPolicy
+	b.Log.CompactOnly = !slices.Contains(strings.Split(cfg.LogCleanupPolicy, ","), "delete")
 	b.CompressionType = cfg.CompressionType
 
 	b.Log.SegmentBytes = int64(cfg.LogSegmentBytes)

@@ -199,7 +199,7 @@ var options = []option{
 		set: intField(32, 8, func(b *builder) *int32 { return &b.cfg.LogIndexSizeMaxBytes })},
 	{key: "log.message.timestamp.type", def: "CreateTime", doc: "CreateTime (the producer's) or LogAppendTime (the broker's)",
 		set: oneOfField(func(b *builder) *string { return &b.cfg.LogMessageTimestampType }, "CreateTime", "LogAppendTime")},
-	{key: "log.cleanup.policy", def: "delete", doc: "delete and/or compact; compact is stored but not acted on yet",
+	{key: "log.cleanup.policy", def: "delete", doc: "delete and/or compact; compact alone turns retention off (no log cleaner yet: nothing is compacted)",
 		set: setCleanupPolicy},
 	{key: "compression.type", def: "producer", doc: "producer (keep what the producer sent), uncompressed, gzip, snappy, lz4 or zstd",
 		set: oneOfField(func(b *builder) *string { return &b.cfg.CompressionType }, "producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")},
@@ -448,7 +448,7 @@ func build(values map[string]string) (Config, error) {
 		return Config{}, err
 	}
 	if strings.Contains(c.LogCleanupPolicy, "compact") {
-		c.Warnings = append(c.Warnings, "log.cleanup.policy=compact is stored but compaction is not implemented; logs are only deleted by retention")
+		c.Warnings = append(c.Warnings, "log.cleanup.policy=compact: compaction is not implemented yet; with compact alone retention deletes nothing and logs grow")
 	}
 	return *c, nil
 }

@@ -335,6 +335,9 @@ func TestCleanupPolicyCompactWarns(t *testing.T) {
 	assert.Equal(t, "compact,delete", c.LogCleanupPolicy)
 	require.Len(t, c.Warnings, 1)
 	assert.Contains(t, c.Warnings[0], "compact")
+	assert.False(t, brokerConfig(c).Log.CompactOnly, "with delete, retention applies")
+	assert.True(t, brokerConfig(mustLoad(t, "--log.cleanup.policy=compact")).Log.CompactOnly, "compact alone: no retention")
+	assert.False(t, brokerConfig(mustLoad(t)).Log.CompactOnly)
 }
 
 func TestParseListeners(t *testing.T) {
