@@ -27,7 +27,6 @@ package broker
 
 import (
 	"context"
-	"encoding/binary"
 	"math"
 	"reflect"
 	"time"
@@ -36,6 +35,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkad/kafkad/protocol"
+	"github.com/kafkad/kafkad/storage"
 )
 
 // noRecords is the empty (not null) record set of a partition without data.
@@ -192,7 +192,7 @@ func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartitio
 	}
 	sp.RecordBatches = data
 	if readCommitted && replica < 0 && len(data) > 0 {
-		aborted, err := part.log.AbortedTransactions(rp.FetchOffset, nextOffsetAfter(data))
+		aborted, err := part.log.AbortedTransactions(rp.FetchOffset, storage.NextOffset(data))
 		if err != nil {
 			return nil, err
 		}
@@ -202,17 +202,4 @@ func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartitio
 	}
 	*remaining -= int64(len(data))
 	return ch, nil
-}
-
-// nextOffsetAfter is the offset after the last batch of data (whole
-// batches, as Log.Read returns them).
-func nextOffsetAfter(data []byte) int64 {
-	const lengthOff, lastDeltaOff, headerLen = 8, 23, 61
-	next := int64(-1)
-	for pos := 0; pos+headerLen <= len(data); {
-		base := int64(binary.BigEndian.Uint64(data[pos:]))
-		next = base + int64(int32(binary.BigEndian.Uint32(data[pos+lastDeltaOff:]))) + 1
-		pos += 12 + int(int32(binary.BigEndian.Uint32(data[pos+lengthOff:])))
-	}
-	return next
 }

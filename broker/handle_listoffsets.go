@@ -3,9 +3,8 @@ package broker
 // ListOffsets, versions 1-11.
 //
 // v1 is the floor (one offset per partition). v2: isolation level
-// (read_committed's latest offset is the last stable offset: the high
-// watermark, or the first offset of the oldest open transaction if
-// lower). v4: CurrentLeaderEpoch fencing and the
+// (read_committed's latest offset is the last stable offset, as Fetch
+// computes it). v4: CurrentLeaderEpoch fencing and the
 // leader epoch in the answer (KIP-320). v6+: flexible. v7: -3, the offset
 // of the largest timestamp (KIP-734). v8: -4, earliest local offset
 // (KIP-405; the log start here, as nothing is tiered). v9: -5, earliest

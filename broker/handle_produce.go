@@ -26,7 +26,6 @@ package broker
 
 import (
 	"context"
-	"encoding/binary"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -161,7 +160,7 @@ func (b *Broker) addProducedToTxn(ctx context.Context, req *kmsg.ProduceRequest,
 		}
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
-			bpid, bepoch, ok := transactionalProducer(rp.Records)
+			bpid, bepoch, ok := storage.TransactionalProducer(rp.Records)
 			if !ok {
 				continue
 			}
@@ -191,18 +190,4 @@ func (b *Broker) addProducedToTxn(ctx context.Context, req *kmsg.ProduceRequest,
 		out[p] = kerrr
 	}
 	return out
-}
-
-// transactionalProducer reads the producer of a record set whose first
-// batch is transactional (and not a control batch).
-func transactionalProducer(records []byte) (int64, int16, bool) {
-	const attrOff, pidOff, epochOff, headerLen = 21, 43, 51, 61
-	if len(records) < headerLen {
-		return 0, 0, false
-	}
-	attrs := binary.BigEndian.Uint16(records[attrOff:])
-	if attrs&0x10 == 0 || attrs&0x20 != 0 {
-		return 0, 0, false
-	}
-	return int64(binary.BigEndian.Uint64(records[pidOff:])), int16(binary.BigEndian.Uint16(records[epochOff:])), true
 }

@@ -129,9 +129,8 @@ func (p *partition) setState(st metastore.PartitionState, minInsync int32) (beca
 	return becameLeader, becameFollower
 }
 
-// lastStableOffset is what read_committed consumers may read up to: the
-// high watermark, or the first offset of the oldest open transaction
-// when that is lower.
+// lastStableOffset is what read_committed consumers may read up to (see
+// storage's Log.LastStableOffset).
 func (p *partition) lastStableOffset() int64 {
 	return p.log.LastStableOffset(p.highWatermark())
 }
@@ -179,7 +178,6 @@ func (p *partition) advanceHWLocked() {
 func (p *partition) appendedLocal() {
 	p.mu.Lock()
 	p.advanceHWLocked()
-	p.log.LastStableOffset(p.hwLocked()) // forgets transactions the high watermark passed
 	p.wakeLocked()
 	p.mu.Unlock()
 }

@@ -92,6 +92,35 @@ func (h *batchHeader) lastSequence() int32 {
 	return incrementSequence(h.baseSequence, h.lastOffsetDelta)
 }
 
+// TransactionalProducer reads the producer of a record set whose first
+// batch is transactional data (not a control batch); ok is false for
+// anything else, a record set too short for a header included.
+func TransactionalProducer(records []byte) (pid int64, epoch int16, ok bool) {
+	if len(records) < batchHeaderSize {
+		return 0, 0, false
+	}
+	h := parseBatchHeader(records)
+	if !h.isTransactional() || h.isControl() {
+		return 0, 0, false
+	}
+	return h.producerID, h.producerEpoch, true
+}
+
+// NextOffset is the offset after the last batch of data, whole batches
+// as Log.Read returns them; -1 when data holds none.
+func NextOffset(data []byte) int64 {
+	next := int64(-1)
+	for pos := 0; pos+batchHeaderSize <= len(data); {
+		h := parseBatchHeader(data[pos:])
+		if h.size() < batchHeaderSize {
+			break // not a batch: stop rather than loop
+		}
+		next = h.lastOffset() + 1
+		pos += int(h.size())
+	}
+	return next
+}
+
 // incrementSequence adds to a producer sequence number, wrapping to 0 after
 // MaxInt32 as the Java client does.
 func incrementSequence(seq, inc int32) int32 {

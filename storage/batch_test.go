@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/binary"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -75,4 +76,27 @@ func FuzzValidateBatch(f *testing.F) {
 			assert.GreaterOrEqual(t, info.size, batchHeaderSize)
 		}
 	})
+}
+
+func TestTransactionalProducerAndNextOffset(t *testing.T) {
+	txn := txnBatch(t, 42, 3, 0, 2, 10)
+	pid, epoch, ok := TransactionalProducer(txn)
+	require.True(t, ok)
+	assert.Equal(t, int64(42), pid)
+	assert.Equal(t, int16(3), epoch)
+	_, _, ok = TransactionalProducer(plainBatch(t, 1, 1))
+	assert.False(t, ok, "not transactional")
+	_, _, ok = TransactionalProducer(txn[:30])
+	assert.False(t, ok, "too short for a header")
+
+	l := openTestLog(t, "", testConfig())
+	mustAppend(t, l, plainBatch(t, 3, 1), time.Time{})
+	mustAppend(t, l, txnBatch(t, 42, 3, 0, 2, 10), time.Time{})
+	data, err := l.Read(0, 1<<20, true, l.LogEndOffset())
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), NextOffset(data))
+	assert.Equal(t, int64(-1), NextOffset(nil))
+	broken := append([]byte(nil), data...)
+	binary.BigEndian.PutUint32(broken[offLength:], 0xFFFFFFF0) // negative length
+	assert.Equal(t, int64(-1), NextOffset(broken), "stops at a header that is no batch")
 }
