@@ -358,15 +358,9 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs i
 		return -1, -1, kerr.ConcurrentTransactions
 	case Ongoing:
 		// Fence the old instance: abort its transaction at a bumped epoch.
-		if err := c.bumpEpoch(ctx, &m); err != nil {
+		if err := c.fenceAndAbort(ctx, e, "fencing the previous producer: aborting its open transaction"); err != nil {
 			return -1, -1, err
 		}
-		m.State = PrepareAbort
-		if err := c.save(ctx, e, &m); err != nil {
-			return -1, -1, err
-		}
-		c.log.Info().Str("transactional_id", id).Int64("producer_id", m.ProducerID).Int16("epoch", m.Epoch).Msg("fencing the previous producer: aborting its open transaction")
-		c.startCompletion(e)
 		return -1, -1, kerr.ConcurrentTransactions
 	}
 	if err := c.bumpEpoch(ctx, &m); err != nil {
@@ -612,6 +606,24 @@ func (c *Coordinator) complete(e *entry) {
 	}
 }
 
+// fenceAndAbort aborts e's open transaction at a bumped epoch, which
+// fences the producer that opened it: PrepareAbort is stored, the markers
+// follow. e.mu is held.
+func (c *Coordinator) fenceAndAbort(ctx context.Context, e *entry, why string) *kerr.Error {
+	next := e.meta.clone()
+	if err := c.bumpEpoch(ctx, &next); err != nil {
+		return err
+	}
+	next.State = PrepareAbort
+	if err := c.save(ctx, e, &next); err != nil {
+		return err
+	}
+	c.log.Info().Str("transactional_id", next.ID).Int64("producer_id", next.ProducerID).Int16("epoch", next.Epoch).
+		Int32("timeout_ms", next.TimeoutMs).Msg(why)
+	c.startCompletion(e)
+	return nil
+}
+
 // AbortTimedOut aborts, at a bumped epoch that fences the producer, every
 // open transaction older than its timeout.
 func (c *Coordinator) AbortTimedOut(ctx context.Context) {
@@ -620,15 +632,7 @@ func (c *Coordinator) AbortTimedOut(ctx context.Context) {
 		e.mu.Lock()
 		m := e.meta
 		if m != nil && m.State == Ongoing && now-m.StartMs > int64(m.TimeoutMs) && c.owned(e.sh) {
-			next := m.clone()
-			if err := c.bumpEpoch(ctx, &next); err == nil {
-				next.State = PrepareAbort
-				if err := c.save(ctx, e, &next); err == nil {
-					c.log.Info().Str("transactional_id", m.ID).Int64("producer_id", m.ProducerID).
-						Int32("timeout_ms", m.TimeoutMs).Msg("aborting timed-out transaction")
-					c.startCompletion(e)
-				}
-			}
+			_ = c.fenceAndAbort(ctx, e, "aborting timed-out transaction") // a failed write is tried again next round
 		}
 		e.mu.Unlock()
 	}
