@@ -11,22 +11,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/kafkad/kafkad/controller/embedetcd"
 	"github.com/kafkad/kafkad/controller/metastore"
 )
 
 // startStore returns a metadata store on a real embedded etcd.
 func startStore(t *testing.T) *metastore.Store {
 	t.Helper()
-	logger := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	etcd := embedetcd.StartTest(t, logger)
-	client, err := metastore.Dial(etcd.Endpoints(), logger)
-	require.NoError(t, err)
-	t.Cleanup(func() { client.Close() })
-	store := metastore.New(client, "/kafkad/", logger)
-	require.NoError(t, store.Start(context.Background()))
-	t.Cleanup(store.Close)
-	return store
+	return metastore.StartTest(t, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
 }
 
 func newTestCoordinator(t *testing.T, store Store) *Coordinator {

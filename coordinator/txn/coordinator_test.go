@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/kafkad/kafkad/controller/embedetcd"
 	"github.com/kafkad/kafkad/controller/metastore"
 )
 
@@ -95,15 +94,8 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	logger := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	etcd := embedetcd.StartTest(t, logger)
-	client, err := metastore.Dial(etcd.Endpoints(), logger)
-	require.NoError(t, err)
-	t.Cleanup(func() { client.Close() })
-	store := metastore.New(client, "/kafkad/", logger)
-	require.NoError(t, store.Start(context.Background()))
-	t.Cleanup(store.Close)
-	_, err = store.CreateTopic(context.Background(), metastore.Topic{Name: stateTopic, Internal: true,
+	store := metastore.StartTest(t, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	_, err := store.CreateTopic(context.Background(), metastore.Topic{Name: stateTopic, Internal: true,
 		Partitions: []metastore.PartitionState{{Partition: 0, Replicas: []int32{1, 2}, Leader: 1, ISR: []int32{1, 2}}}})
 	require.NoError(t, err)
 	return &fixture{store: &countingStore{Store: store}}
