@@ -58,8 +58,8 @@ func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, r *protocol.Reque
 // coordinator sees them.
 func (b *Broker) addPartitionsChecked(ctx context.Context, id string, pid int64, epoch int16, parts []txn.TopicPartition, verifyOnly bool) *kerr.Error {
 	for _, p := range parts {
-		t, ok := b.store.Topic(p.Topic)
-		if !ok || p.Partition < 0 || int(p.Partition) >= len(t.Partitions) {
+		t, _ := b.store.Topic(p.Topic)
+		if !t.HasPartition(p.Partition) {
 			return kerr.UnknownTopicOrPartition
 		}
 	}

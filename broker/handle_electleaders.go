@@ -40,12 +40,12 @@ func (b *Broker) handleElectLeaders(ctx context.Context, r *protocol.Request) km
 	for _, rt := range targets {
 		st := kmsg.NewElectLeadersResponseTopic()
 		st.Topic = rt.Topic
-		t, ok := b.store.Topic(rt.Topic)
+		t, _ := b.store.Topic(rt.Topic)
 		for _, p := range rt.Partitions {
 			sp := kmsg.NewElectLeadersResponseTopicPartition()
 			sp.Partition = p
 			var err *kerr.Error
-			if !ok || p < 0 || int(p) >= len(t.Partitions) {
+			if !t.HasPartition(p) {
 				err = kerr.UnknownTopicOrPartition
 			} else {
 				err = b.electLeader(ctx, t.Name, t.Partitions[p], req.ElectionType, live)

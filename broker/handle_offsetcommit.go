@@ -27,13 +27,13 @@ func (b *Broker) handleOffsetCommit(ctx context.Context, r *protocol.Request) km
 	var commits []coordinator.OffsetCommit
 	for _, rt := range req.Topics {
 		topic, err := b.requestTopic(req.Version >= 10, rt.Topic, rt.TopicID)
-		t, ok := b.store.Topic(topic)
+		t, _ := b.store.Topic(topic)
 		for _, rp := range rt.Partitions {
 			oc := coordinator.OffsetCommit{Topic: topic, Partition: rp.Partition, Offset: rp.Offset, Epoch: rp.LeaderEpoch, Metadata: rp.Metadata}
 			switch {
 			case err != nil:
 				oc.Err = kerr.UnknownTopicID
-			case !ok || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions):
+			case !t.HasPartition(rp.Partition):
 				oc.Err = kerr.UnknownTopicOrPartition
 			}
 			if req.Version < 6 {

@@ -49,8 +49,8 @@ var errNoReassignment = errors.New("broker: no reassignment in progress")
 
 // reassign starts, replaces or (replicas nil) cancels one reassignment.
 func (b *Broker) reassign(ctx context.Context, topic string, p int32, replicas []int32, rfChange bool, live func(int32) bool) error {
-	t, ok := b.store.Topic(topic)
-	if !ok || p < 0 || int(p) >= len(t.Partitions) {
+	t, _ := b.store.Topic(topic)
+	if !t.HasPartition(p) {
 		return fmt.Errorf("%w: %s-%d", errUnknownTopicOrPartition, topic, p)
 	}
 	cur := t.Partitions[p]

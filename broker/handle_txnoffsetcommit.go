@@ -26,10 +26,10 @@ func (b *Broker) handleTxnOffsetCommit(ctx context.Context, r *protocol.Request)
 	req := r.Body.(*kmsg.TxnOffsetCommitRequest)
 	var commits []coordinator.OffsetCommit
 	for _, rt := range req.Topics {
-		t, ok := b.store.Topic(rt.Topic)
+		t, _ := b.store.Topic(rt.Topic)
 		for _, rp := range rt.Partitions {
 			oc := coordinator.OffsetCommit{Topic: rt.Topic, Partition: rp.Partition, Offset: rp.Offset, Epoch: rp.LeaderEpoch, Metadata: rp.Metadata}
-			if !ok || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
+			if !t.HasPartition(rp.Partition) {
 				oc.Err = kerr.UnknownTopicOrPartition
 			}
 			if req.Version < 2 {

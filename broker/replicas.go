@@ -60,8 +60,8 @@ func (b *Broker) leaderPartitionCached(topic string, p int32) (*partition, error
 	part := b.parts[tp]
 	b.mu.RUnlock()
 	if part == nil {
-		t, ok := b.store.Topic(topic)
-		if !ok || p < 0 || int(p) >= len(t.Partitions) {
+		t, _ := b.store.Topic(topic)
+		if !t.HasPartition(p) {
 			return nil, fmt.Errorf("%w: %s-%d", errUnknownTopicOrPartition, topic, p)
 		}
 		if !slices.Contains(t.Partitions[p].Replicas, b.cfg.BrokerID) {

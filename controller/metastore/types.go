@@ -27,6 +27,10 @@ type Topic struct {
 	Internal   bool
 }
 
+// HasPartition reports whether partition p exists (false for the zero
+// Topic a failed lookup returns).
+func (t Topic) HasPartition(p int32) bool { return p >= 0 && int(p) < len(t.Partitions) }
+
 // TopicEvent tells a subscriber that a topic changed. Topic is the state
 // when the event was delivered; it is empty when Deleted.
 type TopicEvent struct {
