@@ -255,8 +255,7 @@ func (l *Log) replayControl(hdr *batchHeader, batch []byte, seg *LogSegment, ind
 
 // FirstUnstableOffset is the smallest first offset of an ongoing
 // transaction, or LogEndOffset when none is open (never below
-// LogStartOffset). The broker's last stable offset is the smaller of this
-// and the high watermark.
+// LogStartOffset). LastStableOffset builds the last stable offset on it.
 //
 // Writers store the producer state's first unstable offset before they
 // publish a log end offset past the batch that changed it, and this loads
