@@ -142,14 +142,15 @@ func (b *Broker) produceTo(topic string, rp *kmsg.ProduceRequestTopicPartition, 
 
 // addProducedToTxn adds to the producer's transaction (transactions v2)
 // the partitions of req this broker leads whose first batch is
-// transactional and that are not in an open transaction of that producer
-// yet, in one coordinator call; with verifyOnly (transactions v1, whose
+// transactional and that the coordinator has not added to that
+// producer's open transaction yet, in one coordinator call; with verifyOnly (transactions v1, whose
 // clients add partitions themselves) it checks that the coordinator has
 // them (KIP-890 part 1), so a batch the coordinator does not know of
 // cannot leave a transaction open forever. It returns the partitions that
 // failed with the error to answer them.
 func (b *Broker) addProducedToTxn(ctx context.Context, req *kmsg.ProduceRequest, verifyOnly bool) map[txn.TopicPartition]error {
 	var parts []txn.TopicPartition
+	var leaders []*partition
 	var pid int64 = -1
 	var epoch int16
 	for i := range req.Topics {
@@ -165,11 +166,18 @@ func (b *Broker) addProducedToTxn(ctx context.Context, req *kmsg.ProduceRequest,
 				continue
 			}
 			part, err := b.leaderPartition(topic, rp.Partition)
-			if err != nil || part.log.HasOngoingTxn(bpid, bepoch) {
+			if err != nil {
+				continue
+			}
+			// A v1 client added the partition itself before producing, so
+			// an open transaction at its epoch is the current one; under
+			// v2 only this broker's own add says so (partition.txnAdded).
+			if (verifyOnly && part.log.HasOngoingTxn(bpid, bepoch)) || (!verifyOnly && part.inTxn(bpid, bepoch)) {
 				continue
 			}
 			pid, epoch = bpid, bepoch
 			parts = append(parts, txn.TopicPartition{Topic: topic, Partition: rp.Partition})
+			leaders = append(leaders, part)
 		}
 	}
 	if len(parts) == 0 {
@@ -177,6 +185,11 @@ func (b *Broker) addProducedToTxn(ctx context.Context, req *kmsg.ProduceRequest,
 	}
 	kerrr := b.addToTxn(ctx, *req.TransactionID, pid, epoch, parts, verifyOnly)
 	if kerrr == nil {
+		if !verifyOnly {
+			for _, part := range leaders {
+				part.addedToTxn(pid, epoch)
+			}
+		}
 		return nil
 	}
 	b.log.Debug().Str("transactional_id", *req.TransactionID).Int64("producer_id", pid).Int16("epoch", epoch).

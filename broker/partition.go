@@ -26,8 +26,15 @@ type partition struct {
 	mu        sync.Mutex
 	state     metastore.PartitionState
 	minInsync int32
-	appended  chan struct{} // closed and replaced after every append and high watermark move
-	deleted   bool
+	// txnAdded is, per producer, the epoch at which the transaction
+	// coordinator last confirmed adding this partition on the producer's
+	// behalf (transactions v2). Only such a confirmation lets a later
+	// batch skip the coordinator: an open transaction at the same epoch
+	// may be the previous one, ended without an epoch bump (v1) and still
+	// waiting for its marker.
+	txnAdded map[int64]int16
+	appended chan struct{} // closed and replaced after every append and high watermark move
+	deleted  bool
 
 	// hw is the high watermark: on the leader the smallest log end offset
 	// in the ISR, on a follower the leader's as last fetched (capped by
@@ -127,6 +134,26 @@ func (p *partition) setState(st metastore.PartitionState, minInsync int32) (beca
 	p.advanceHWLocked()
 	p.wakeLocked()
 	return becameLeader, becameFollower
+}
+
+// addedToTxn records that the coordinator added this partition to pid's
+// transaction at epoch.
+func (p *partition) addedToTxn(pid int64, epoch int16) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.txnAdded == nil {
+		p.txnAdded = map[int64]int16{}
+	}
+	p.txnAdded[pid] = epoch
+}
+
+// inTxn reports whether a batch of pid at epoch belongs to a transaction
+// the coordinator added this partition to, still open here.
+func (p *partition) inTxn(pid int64, epoch int16) bool {
+	p.mu.Lock()
+	added, ok := p.txnAdded[pid]
+	p.mu.Unlock()
+	return ok && added == epoch && p.log.HasOngoingTxn(pid, epoch)
 }
 
 // lastStableOffset is what read_committed consumers may read up to (see
