@@ -49,6 +49,8 @@ type Config struct {
 	// Log holds the broker-wide defaults of every per-log setting; topic
 	// configs override them field by field.
 	Log storage.Config
+	// Cleaner holds the log cleaner's settings (log.cleaner.*).
+	Cleaner storage.CleanerConfig
 	// StaticConfigs are the key=value pairs the broker was started with, as
 	// DescribeConfigs reports them for the broker resource.
 	StaticConfigs map[string]string
@@ -80,5 +82,6 @@ func DefaultConfig() Config {
 		Group:                         coordinator.DefaultConfig(),
 		Txn:                           txn.DefaultConfig(),
 		Log:                           storage.DefaultConfig(),
+		Cleaner:                       storage.DefaultCleanerConfig(),
 	}
 }

@@ -59,6 +59,7 @@ func New(cfg Config, store *metastore.Store, logs *storage.Manager, logger zerol
 		ctrl:  controller.New(store, logger),
 		parts: make(map[storage.TopicPartition]*partition),
 	}
+	logs.SetCleanerConfig(cfg.Cleaner)
 	b.pids = newProducerIDs(store)
 	b.coord = coordinator.New(cfg.Group, store, b.groupOwnership, logger)
 	b.coord.SetTopics(b.consumerGroupTopics) // KIP-848 subscriptions

@@ -86,6 +86,7 @@ func cleanupPolicy(lc *storage.Config, v string) error {
 		return err
 	}
 	lc.CompactOnly = !contains(splitList(v), "delete")
+	lc.Compact = contains(splitList(v), "compact")
 	return nil
 }
 
@@ -109,13 +110,6 @@ func anyBool(_ *storage.Config, v string) error {
 	return nil
 }
 
-func anyDouble(_ *storage.Config, v string) error {
-	if _, err := strconv.ParseFloat(v, 64); err != nil {
-		return fmt.Errorf("%w: %q is not a number", errInvalidConfig, v)
-	}
-	return nil
-}
-
 // topicConfigs is every topic config kafkad accepts, sorted by name.
 var topicConfigs = []topicConfig{
 	{name: "cleanup.policy", typ: kmsg.ConfigTypeList, brokerKey: "log.cleanup.policy",
@@ -124,7 +118,9 @@ var topicConfigs = []topicConfig{
 	{name: "compression.type", typ: kmsg.ConfigTypeString, brokerKey: "compression.type",
 		def:   func(c *Config) string { return c.CompressionType },
 		apply: oneOf("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"), doc: "final compression of the topic's batches; producer keeps what the producer sent"},
-	{name: "delete.retention.ms", typ: kmsg.ConfigTypeLong, def: constDef("86400000"), apply: anyLong(0)},
+	{name: "delete.retention.ms", typ: kmsg.ConfigTypeLong, brokerKey: "log.cleaner.delete.retention.ms",
+		def:   func(c *Config) string { return itoa(c.Log.DeleteRetentionMs) },
+		apply: longSetter(0, func(lc *storage.Config, n int64) { lc.DeleteRetentionMs = n }), doc: "how long a tombstone stays readable after its log is cleaned"},
 	{name: "file.delete.delay.ms", typ: kmsg.ConfigTypeLong, brokerKey: "log.segment.delete.delay.ms",
 		def:   func(c *Config) string { return itoa(c.Log.FileDeleteDelayMs) },
 		apply: longSetter(0, func(lc *storage.Config, n int64) { lc.FileDeleteDelayMs = n })},
@@ -141,7 +137,9 @@ var topicConfigs = []topicConfig{
 	{name: "leader.replication.throttled.replicas", typ: kmsg.ConfigTypeList, def: constDef(""), apply: func(*storage.Config, string) error { return nil }},
 	{name: "local.retention.bytes", typ: kmsg.ConfigTypeLong, def: constDef("-2"), apply: anyLong(-2)},
 	{name: "local.retention.ms", typ: kmsg.ConfigTypeLong, def: constDef("-2"), apply: anyLong(-2)},
-	{name: "max.compaction.lag.ms", typ: kmsg.ConfigTypeLong, def: constDef(itoa(math.MaxInt64)), apply: anyLong(1)},
+	{name: "max.compaction.lag.ms", typ: kmsg.ConfigTypeLong, brokerKey: "log.cleaner.max.compaction.lag.ms",
+		def:   func(c *Config) string { return itoa(c.Log.MaxCompactionLagMs) },
+		apply: longSetter(1, func(lc *storage.Config, n int64) { lc.MaxCompactionLagMs = n }), doc: "a record stays uncompacted at most this long"},
 	{name: "max.message.bytes", typ: kmsg.ConfigTypeInt, brokerKey: "message.max.bytes",
 		def:   func(c *Config) string { return itoa(int64(c.Log.MaxMessageBytes)) },
 		apply: intSetter(0, func(lc *storage.Config, n int32) { lc.MaxMessageBytes = n }), doc: "largest record batch the topic accepts"},
@@ -165,8 +163,19 @@ var topicConfigs = []topicConfig{
 			}
 			return nil
 		}},
-	{name: "min.cleanable.dirty.ratio", typ: kmsg.ConfigTypeDouble, def: constDef("0.5"), apply: anyDouble},
-	{name: "min.compaction.lag.ms", typ: kmsg.ConfigTypeLong, def: constDef("0"), apply: anyLong(0)},
+	{name: "min.cleanable.dirty.ratio", typ: kmsg.ConfigTypeDouble, brokerKey: "log.cleaner.min.cleanable.ratio",
+		def: func(c *Config) string { return strconv.FormatFloat(c.Log.MinCleanableDirtyRatio, 'g', -1, 64) },
+		apply: func(lc *storage.Config, v string) error {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil || f < 0 || f > 1 {
+				return fmt.Errorf("%w: %q is not a number between 0 and 1", errInvalidConfig, v)
+			}
+			lc.MinCleanableDirtyRatio = f
+			return nil
+		}, doc: "clean a log once this share of it has not been cleaned"},
+	{name: "min.compaction.lag.ms", typ: kmsg.ConfigTypeLong, brokerKey: "log.cleaner.min.compaction.lag.ms",
+		def:   func(c *Config) string { return itoa(c.Log.MinCompactionLagMs) },
+		apply: longSetter(0, func(lc *storage.Config, n int64) { lc.MinCompactionLagMs = n }), doc: "a record stays uncompacted at least this long"},
 	{name: "min.insync.replicas", typ: kmsg.ConfigTypeInt, brokerKey: "min.insync.replicas",
 		def: func(c *Config) string { return itoa(int64(c.MinInsyncReplicas)) }, apply: anyLong(1)},
 	{name: "preallocate", typ: kmsg.ConfigTypeBoolean, def: constDef("false"), apply: anyBool},

@@ -29,9 +29,16 @@ type Config struct {
 	// the delay Kafka needs for its lock-free mmap readers buys nothing here.
 	FileDeleteDelayMs int64
 	// CompactOnly is cleanup.policy=compact without delete: as in Kafka,
-	// retention.ms and retention.bytes delete nothing. (The log cleaner
-	// that compacts such logs does not exist yet: they keep everything.)
+	// retention.ms and retention.bytes delete nothing.
 	CompactOnly bool
+	// Compact is cleanup.policy containing compact (alone or with
+	// delete): the log cleaner keeps the latest record per key, and a
+	// record without a key is refused.
+	Compact                bool
+	MinCleanableDirtyRatio float64 // min.cleanable.dirty.ratio
+	MinCompactionLagMs     int64   // min.compaction.lag.ms
+	MaxCompactionLagMs     int64   // max.compaction.lag.ms
+	DeleteRetentionMs      int64   // delete.retention.ms: how long a tombstone outlives its cleaning
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -48,6 +55,10 @@ func DefaultConfig() Config {
 		MaxMessageBytes:    1048588,
 		TimestampType:      CreateTime,
 		FileDeleteDelayMs:  60000,
+
+		MinCleanableDirtyRatio: 0.5,
+		MaxCompactionLagMs:     math.MaxInt64,
+		DeleteRetentionMs:      86400000,
 	}
 }
 

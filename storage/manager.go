@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -61,7 +62,16 @@ type Manager struct {
 	mu     sync.RWMutex
 	logs   map[TopicPartition]*managedLog
 	closed bool
+
+	cleanerCfg atomic.Pointer[CleanerConfig]
 }
+
+// SetCleanerConfig publishes new log cleaner settings; the cleaner picks
+// them up at its next pass.
+func (m *Manager) SetCleanerConfig(c CleanerConfig) { m.cleanerCfg.Store(&c) }
+
+// CleanerConfig returns the log cleaner settings as last set.
+func (m *Manager) CleanerConfig() CleanerConfig { return *m.cleanerCfg.Load() }
 
 // DirectoryID is the directory.id in the first log dir's meta.properties:
 // it stays the same across restarts on the same data.
@@ -79,6 +89,7 @@ func NewManager(dirs []string, defaults Config, logger zerolog.Logger) (*Manager
 		logger:   logger.With().Str("component", "storage").Logger(),
 		logs:     make(map[TopicPartition]*managedLog),
 	}
+	m.SetCleanerConfig(DefaultCleanerConfig())
 	for _, dir := range dirs {
 		if err := m.openDir(dir); err != nil {
 			_ = m.Close()

@@ -32,6 +32,20 @@ func brokerConfig(cfg Config) broker.Config {
 	}
 	b.CleanupPolicy = cfg.LogCleanupPolicy
 	b.Log.CompactOnly = !slices.Contains(strings.Split(cfg.LogCleanupPolicy, ","), "delete")
+	b.Log.Compact = slices.Contains(strings.Split(cfg.LogCleanupPolicy, ","), "compact")
+	b.Log.DeleteRetentionMs = cfg.LogCleanerDeleteRetentionMs
+	b.Log.MinCleanableDirtyRatio = cfg.LogCleanerMinCleanableRatio
+	b.Log.MinCompactionLagMs = cfg.LogCleanerMinCompactionLagMs
+	b.Log.MaxCompactionLagMs = cfg.LogCleanerMaxCompactionLagMs
+	b.Cleaner = storage.CleanerConfig{
+		Enable:              cfg.LogCleanerEnable,
+		Threads:             int(cfg.LogCleanerThreads),
+		BackoffMs:           cfg.LogCleanerBackoffMs,
+		DedupeBufferSize:    cfg.LogCleanerDedupeBufferSize,
+		IOBufferSize:        cfg.LogCleanerIOBufferSize,
+		IOBufferLoadFactor:  cfg.LogCleanerIOBufferLoadFactor,
+		IOMaxBytesPerSecond: cfg.LogCleanerIOMaxBytesPerSecond,
+	}
 	b.CompressionType = cfg.CompressionType
 
 	b.Log.SegmentBytes = int64(cfg.LogSegmentBytes)

@@ -71,6 +71,18 @@ type Config struct {
 	CompressionType           string        // compression.type
 	LogSegmentDeleteDelayMs   int64         // log.segment.delete.delay.ms (alias file.delete.delay.ms)
 
+	LogCleanerEnable              bool    // log.cleaner.enable
+	LogCleanerThreads             int32   // log.cleaner.threads
+	LogCleanerBackoffMs           int64   // log.cleaner.backoff.ms
+	LogCleanerDedupeBufferSize    int64   // log.cleaner.dedupe.buffer.size
+	LogCleanerIOBufferSize        int32   // log.cleaner.io.buffer.size
+	LogCleanerIOBufferLoadFactor  float64 // log.cleaner.io.buffer.load.factor
+	LogCleanerIOMaxBytesPerSecond float64 // log.cleaner.io.max.bytes.per.second
+	LogCleanerDeleteRetentionMs   int64   // log.cleaner.delete.retention.ms
+	LogCleanerMinCleanableRatio   float64 // log.cleaner.min.cleanable.ratio
+	LogCleanerMinCompactionLagMs  int64   // log.cleaner.min.compaction.lag.ms
+	LogCleanerMaxCompactionLagMs  int64   // log.cleaner.max.compaction.lag.ms
+
 	MessageMaxBytes       int32 // message.max.bytes
 	SocketRequestMaxBytes int32 // socket.request.max.bytes
 
@@ -199,12 +211,34 @@ var options = []option{
 		set: intField(32, 8, func(b *builder) *int32 { return &b.cfg.LogIndexSizeMaxBytes })},
 	{key: "log.message.timestamp.type", def: "CreateTime", doc: "CreateTime (the producer's) or LogAppendTime (the broker's)",
 		set: oneOfField(func(b *builder) *string { return &b.cfg.LogMessageTimestampType }, "CreateTime", "LogAppendTime")},
-	{key: "log.cleanup.policy", def: "delete", doc: "delete and/or compact; compact alone turns retention off (no log cleaner yet: nothing is compacted)",
+	{key: "log.cleanup.policy", def: "delete", doc: "delete (retention) and/or compact (the log cleaner keeps the latest record per key)",
 		set: setCleanupPolicy},
 	{key: "compression.type", def: "producer", doc: "producer (keep what the producer sent), uncompressed, gzip, snappy, lz4 or zstd",
 		set: oneOfField(func(b *builder) *string { return &b.cfg.CompressionType }, "producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")},
 	{key: "log.segment.delete.delay.ms", aliases: []string{"file.delete.delay.ms"}, def: "60000", doc: "wait this long before deleting a removed segment's files",
 		set: intField(64, 0, func(b *builder) *int64 { return &b.cfg.LogSegmentDeleteDelayMs })},
+	{key: "log.cleaner.enable", def: "true", doc: "run the log cleaner, which compacts topics whose cleanup.policy has compact",
+		set: boolField(func(b *builder) *bool { return &b.cfg.LogCleanerEnable })},
+	{key: "log.cleaner.threads", def: "1", doc: "log cleaner threads",
+		set: intField(32, 1, func(b *builder) *int32 { return &b.cfg.LogCleanerThreads })},
+	{key: "log.cleaner.backoff.ms", def: "15000", doc: "how long the cleaner sleeps when no log needs cleaning",
+		set: intField(64, 0, func(b *builder) *int64 { return &b.cfg.LogCleanerBackoffMs })},
+	{key: "log.cleaner.dedupe.buffer.size", def: "134217728", doc: "memory for the cleaner's key maps, over all cleaner threads",
+		set: intField(64, 0, func(b *builder) *int64 { return &b.cfg.LogCleanerDedupeBufferSize })},
+	{key: "log.cleaner.io.buffer.size", def: "524288", doc: "the cleaner's read and write buffer memory, over all cleaner threads",
+		set: intField(32, 0, func(b *builder) *int32 { return &b.cfg.LogCleanerIOBufferSize })},
+	{key: "log.cleaner.io.buffer.load.factor", def: "0.9", doc: "how full the cleaner's key map may get",
+		set: floatField(0, 1, func(b *builder) *float64 { return &b.cfg.LogCleanerIOBufferLoadFactor })},
+	{key: "log.cleaner.io.max.bytes.per.second", def: strconv.FormatFloat(math.MaxFloat64, 'g', -1, 64), doc: "cap on the cleaner's read plus write rate",
+		set: floatField(0, math.MaxFloat64, func(b *builder) *float64 { return &b.cfg.LogCleanerIOMaxBytesPerSecond })},
+	{key: "log.cleaner.delete.retention.ms", def: "86400000", doc: "default delete.retention.ms: how long tombstones stay after cleaning",
+		set: intField(64, 0, func(b *builder) *int64 { return &b.cfg.LogCleanerDeleteRetentionMs })},
+	{key: "log.cleaner.min.cleanable.ratio", def: "0.5", doc: "default min.cleanable.dirty.ratio",
+		set: floatField(0, 1, func(b *builder) *float64 { return &b.cfg.LogCleanerMinCleanableRatio })},
+	{key: "log.cleaner.min.compaction.lag.ms", def: "0", doc: "default min.compaction.lag.ms",
+		set: intField(64, 0, func(b *builder) *int64 { return &b.cfg.LogCleanerMinCompactionLagMs })},
+	{key: "log.cleaner.max.compaction.lag.ms", def: strconv.FormatInt(math.MaxInt64, 10), doc: "default max.compaction.lag.ms",
+		set: intField(64, 1, func(b *builder) *int64 { return &b.cfg.LogCleanerMaxCompactionLagMs })},
 
 	{key: "message.max.bytes", def: "1048588", doc: "largest record batch accepted",
 		set: intField(32, 0, func(b *builder) *int32 { return &b.cfg.MessageMaxBytes })},
@@ -446,9 +480,6 @@ func build(values map[string]string) (Config, error) {
 	}
 	if err := b.resolveListeners(); err != nil {
 		return Config{}, err
-	}
-	if strings.Contains(c.LogCleanupPolicy, "compact") {
-		c.Warnings = append(c.Warnings, "log.cleanup.policy=compact: compaction is not implemented yet; with compact alone retention deletes nothing and logs grow")
 	}
 	return *c, nil
 }
@@ -722,6 +753,20 @@ func parseInt(v string, bits int, min int64) (int64, error) {
 		return 0, fmt.Errorf("%w: %d is below the minimum %d", ErrInvalidValue, n, min)
 	}
 	return n, nil
+}
+
+func floatField(min, max float64, field func(*builder) *float64) func(*builder, string) error {
+	return func(b *builder, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(f) {
+			return fmt.Errorf("%w: %q is not a number", ErrInvalidValue, v)
+		}
+		if f < min || f > max {
+			return fmt.Errorf("%w: %v is not between %v and %v", ErrInvalidValue, f, min, max)
+		}
+		*field(b) = f
+		return nil
+	}
 }
 
 func boolField(field func(*builder) *bool) func(*builder, string) error {
