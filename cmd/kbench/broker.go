@@ -65,6 +65,7 @@ func startBroker(ctx context.Context, bin string, partitions int, stderr io.Writ
 			fmt.Sprintf("--num.partitions=%d", partitions),
 			// A lone consumer (the perf tool's) joins at once, as on Kafka.
 			"--group.initial.rebalance.delay.ms=0",
+			fmt.Sprintf("--log.cleaner.backoff.ms=%d", cleanerBackoffMs),
 		)
 		p, err := launch(ctx, "kafkad", dir, addr, cmd, stderr)
 		if p != nil {
@@ -73,6 +74,9 @@ func startBroker(ctx context.Context, bin string, partitions int, stderr io.Writ
 		return p, err
 	})
 }
+
+// dataDir is the broker's log dir (startBroker's and startKafka's layout).
+func (p *brokerProc) dataDir() string { return filepath.Join(p.dir, "data") }
 
 // workspace makes a temp dir and picks n free loopback ports for a broker;
 // addr is 127.0.0.1 on the first port.

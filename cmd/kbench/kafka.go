@@ -45,7 +45,8 @@ func kafkaJVMOpts(heap string) []string {
 // not set here keeps Kafka's default, as kafkad runs with its own defaults
 // (which match Kafka's: 1 GiB segments, no forced fsync, flushing is left
 // to the OS). Replication factors are 1 since there is one node; the group
-// join delay is 0 on both brokers so a lone consumer starts at once.
+// join delay is 0 on both brokers so a lone consumer starts at once, and
+// both look for logs to clean every cleanerBackoffMs (cleaner.go).
 func kafkaProperties(dataDir, brokerAddr, controllerAddr string, partitions int) string {
 	lines := []string{
 		"process.roles=broker,controller",
@@ -66,6 +67,7 @@ func kafkaProperties(dataDir, brokerAddr, controllerAddr string, partitions int)
 		"share.coordinator.state.topic.replication.factor=1",
 		"share.coordinator.state.topic.min.isr=1",
 		"group.initial.rebalance.delay.ms=0",
+		"log.cleaner.backoff.ms=" + strconv.Itoa(cleanerBackoffMs),
 	}
 	return strings.Join(lines, "\n") + "\n"
 }

@@ -47,7 +47,7 @@ func TestStartBrokerNeverAnswers(t *testing.T) {
 	data, err := os.ReadFile(argsFile)
 	require.NoError(t, err)
 	args := strings.Fields(string(data))
-	require.Len(t, args, 7)
+	require.Len(t, args, 8)
 	assert.Equal(t, "--broker.id=1", args[0])
 	assert.Regexp(t, `^--log.dirs=.*kbench-[^/]*/data$`, args[1])
 	assert.Regexp(t, `^--listeners=PLAINTEXT://127\.0\.0\.1:\d+$`, args[2])
@@ -55,6 +55,7 @@ func TestStartBrokerNeverAnswers(t *testing.T) {
 	assert.Regexp(t, `^--etcd.embedded.peer.url=http://127\.0\.0\.1:\d+$`, args[4])
 	assert.Equal(t, "--num.partitions=6", args[5])
 	assert.Equal(t, "--group.initial.rebalance.delay.ms=0", args[6], "as on the Apache Kafka reference")
+	assert.Equal(t, "--log.cleaner.backoff.ms=100", args[7], "as on the Apache Kafka reference")
 	dataDir := filepath.Dir(strings.TrimPrefix(args[1], "--log.dirs="))
 	assert.NoDirExists(t, dataDir, "the temp dir is removed")
 }
@@ -73,7 +74,7 @@ func TestParseFlags(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, options{kafkad: "bin/kafkad", java: "java", kafkaHeap: "1g", records: 200000, valueSize: 1024, partitions: 6,
 		warmup: 50000, compression: "none", timeout: 10 * time.Minute, groups: true, commitTime: 5 * time.Second,
-		txn: true, txnRecords: 100000, txnTime: 10 * time.Second}, o)
+		txn: true, txnRecords: 100000, txnTime: 10 * time.Second, cleaner: true, cleanerRecords: 200000, cleanerUnique: 0.1}, o)
 
 	o, err = parseFlags([]string{"--kafkad=bin/kafkad", "--kafka-lib=.cache/java/lib", "--warmup=0"}, io.Discard)
 	require.NoError(t, err)
@@ -93,6 +94,11 @@ func TestParseFlags(t *testing.T) {
 		{"--kafkad=x", "--txn-only", "--txn=false"},
 		{"--kafkad=x", "--txn-records=0"},
 		{"--kafkad=x", "--txn-time=0s"},
+		{"--kafkad=x", "--cleaner-only", "--cleaner=false"},
+		{"--kafkad=x", "--cleaner-only", "--txn-only"},
+		{"--kafkad=x", "--cleaner-records=0"},
+		{"--kafkad=x", "--cleaner-unique=0"},
+		{"--kafkad=x", "--cleaner-unique=1.5"},
 	} {
 		_, err := parseFlags(args, io.Discard)
 		assert.Error(t, err, "%v", args)

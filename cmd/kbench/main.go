@@ -58,17 +58,28 @@ type options struct {
 	txnOnly     bool
 	txnRecords  int
 	txnTime     time.Duration
+	cleaner     bool
+	cleanerOnly bool
+	// cleanerRecords records go to the cleaner workload's topic, of which
+	// cleanerUnique (a fraction) have distinct keys.
+	cleanerRecords int
+	cleanerUnique  float64
 }
 
 // core tells whether the produce and consume workloads (and the perf
 // tools) run: not when only groups or transactions were asked for.
-func (o options) core() bool { return !o.groupsOnly && !o.txnOnly }
+func (o options) core() bool { return !o.groupsOnly && !o.txnOnly && !o.cleanerOnly }
 
 // runGroups tells whether the consumer-group workloads run.
-func (o options) runGroups() bool { return o.groupsOnly || o.groups && !o.txnOnly }
+func (o options) runGroups() bool { return o.groupsOnly || o.groups && !o.txnOnly && !o.cleanerOnly }
 
 // runTxn tells whether the transactions workloads run.
-func (o options) runTxn() bool { return o.txnOnly || o.txn && !o.groupsOnly }
+func (o options) runTxn() bool { return o.txnOnly || o.txn && !o.groupsOnly && !o.cleanerOnly }
+
+// runCleaner tells whether the log cleaner workload runs.
+func (o options) runCleaner() bool {
+	return o.cleanerOnly || o.cleaner && !o.groupsOnly && !o.txnOnly
+}
 
 var codecs = map[string]kgo.CompressionCodec{
 	"none":   kgo.NoCompression(),
@@ -102,6 +113,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.txnOnly, "txn-only", false, "run only the transactions workloads (with --groups-only: groups and transactions)")
 	fs.IntVar(&o.txnRecords, "txn-records", 100000, "records per transactions workload (one per transaction size), unless --txn-time ends it first")
 	fs.DurationVar(&o.txnTime, "txn-time", 10*time.Second, "how long a transactions workload is measured at most")
+	fs.BoolVar(&o.cleaner, "cleaner", true, "run the log cleaner workload (on brokers kbench starts): cleaner throughput, and produce throughput while it runs")
+	fs.BoolVar(&o.cleanerOnly, "cleaner-only", false, "run only the log cleaner workload")
+	fs.IntVar(&o.cleanerRecords, "cleaner-records", 200000, "records written for the cleaner to compact")
+	fs.Float64Var(&o.cleanerUnique, "cleaner-unique", 0.1, "fraction of the cleaner workload's records with distinct keys")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -122,6 +137,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("--txn-only with --txn=false leaves nothing to run")
 	case o.txn && (o.txnRecords < 1 || o.txnTime <= 0):
 		return o, errors.New("--txn-records and --txn-time must be positive")
+	case o.cleanerOnly && !o.cleaner:
+		return o, errors.New("--cleaner-only with --cleaner=false leaves nothing to run")
+	case o.cleanerOnly && (o.groupsOnly || o.txnOnly):
+		return o, errors.New("--cleaner-only runs alone: not with --groups-only or --txn-only")
+	case o.cleaner && (o.cleanerRecords < 1 || o.cleanerUnique <= 0 || o.cleanerUnique > 1):
+		return o, errors.New("--cleaner-records must be positive and --cleaner-unique in (0, 1]")
 	}
 	if _, ok := codecs[o.compression]; !ok {
 		return o, fmt.Errorf("unknown --compression %q", o.compression)
@@ -176,6 +197,11 @@ type brokerRun struct {
 	txnErr         error
 	txnFailedSize  int // the transaction size txnErr stopped
 	txnUnsupported bool
+	// dataDir is the broker's log dir, for the cleaner workload ("": not a
+	// broker kbench started).
+	dataDir    string
+	cleaner    *cleanerResult
+	cleanerErr error
 }
 
 // reference describes the Apache Kafka used with --kafka-lib.
@@ -233,7 +259,10 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		if o.runTxn() {
 			printTxns(stdout, o, []*brokerRun{subject})
 		}
-		return errors.Join(subject.groupsErr, subject.txnFailure())
+		if o.runCleaner() {
+			printCleaner(stdout, o, []*brokerRun{subject})
+		}
+		return errors.Join(subject.groupsErr, subject.txnFailure(), subject.cleanerFailure())
 	}
 
 	kafka := &brokerRun{label: "Kafka"}
@@ -253,9 +282,12 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if o.runTxn() {
 		printTxns(stdout, o, runs)
 	}
+	if o.runCleaner() {
+		printCleaner(stdout, o, runs)
+	}
 	var errs []error
 	for _, r := range runs {
-		for _, err := range []error{r.producerPerfErr, r.consumerPerfErr, r.groupsErr, r.txnFailure()} {
+		for _, err := range []error{r.producerPerfErr, r.consumerPerfErr, r.groupsErr, r.txnFailure(), r.cleanerFailure()} {
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", r.label, err))
 			}
@@ -280,6 +312,7 @@ func benchSubject(ctx context.Context, o options, r *brokerRun, suffix string, s
 	defer func() { b.stop(stderr, failed(err)) }()
 	r.target = "fresh kafkad (" + o.kafkad + ") on " + b.addr
 	r.etcdURL = b.etcdURL
+	r.dataDir = b.dataDir()
 	return benchBroker(ctx, o, r, []string{b.addr}, true, suffix, stderr)
 }
 
@@ -303,6 +336,7 @@ func benchKafka(ctx context.Context, o options, ref reference, r *brokerRun, suf
 	}()
 	r.target = fmt.Sprintf("fresh Apache Kafka %s (KRaft, one broker+controller node, -Xmx%s, %s) on %s",
 		ref.kafkaVersion, o.kafkaHeap, ref.javaVersion, b.addr)
+	r.dataDir = b.dataDir()
 	return benchBroker(ctx, o, r, []string{b.addr}, true, suffix, stderr)
 }
 
@@ -325,7 +359,12 @@ func benchBroker(ctx context.Context, o options, r *brokerRun, seeds []string, f
 			}
 		}
 		if o.runTxn() && !r.noTxn {
-			return benchTxns(ctx, o, r, adm, seeds, fresh, suffix, stderr)
+			if err := benchTxns(ctx, o, r, adm, seeds, fresh, suffix, stderr); err != nil {
+				return err
+			}
+		}
+		if o.runCleaner() {
+			return benchCleaner(ctx, o, r, adm, seeds, suffix, stderr)
 		}
 		return nil
 	}
@@ -394,6 +433,11 @@ func benchBroker(ctx context.Context, o options, r *brokerRun, seeds []string, f
 	}
 	if o.runTxn() && !r.noTxn {
 		if err := benchTxns(ctx, o, r, adm, seeds, fresh, suffix, stderr); err != nil {
+			return err
+		}
+	}
+	if o.runCleaner() {
+		if err := benchCleaner(ctx, o, r, adm, seeds, suffix, stderr); err != nil {
 			return err
 		}
 	}

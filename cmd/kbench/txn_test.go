@@ -40,13 +40,16 @@ func TestOptionsSelectWorkloads(t *testing.T) {
 		name              string
 		args              []string
 		core, groups, txn bool
+		cleaner           bool
 	}{
-		{"default: everything", nil, true, true, true},
-		{"no transactions", []string{"--txn=false"}, true, true, false},
-		{"groups only", []string{"--groups-only"}, false, true, false},
-		{"transactions only", []string{"--txn-only"}, false, false, true},
-		{"groups and transactions only", []string{"--groups-only", "--txn-only"}, false, true, true},
-		{"transactions only, groups off", []string{"--txn-only", "--groups=false"}, false, false, true},
+		{"default: everything", nil, true, true, true, true},
+		{"no transactions", []string{"--txn=false"}, true, true, false, true},
+		{"no cleaner", []string{"--cleaner=false"}, true, true, true, false},
+		{"groups only", []string{"--groups-only"}, false, true, false, false},
+		{"transactions only", []string{"--txn-only"}, false, false, true, false},
+		{"cleaner only", []string{"--cleaner-only"}, false, false, false, true},
+		{"groups and transactions only", []string{"--groups-only", "--txn-only"}, false, true, true, false},
+		{"transactions only, groups off", []string{"--txn-only", "--groups=false"}, false, false, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := parseFlags(append([]string{"--kafkad=x"}, tc.args...), io.Discard)
@@ -54,6 +57,7 @@ func TestOptionsSelectWorkloads(t *testing.T) {
 			assert.Equal(t, tc.core, o.core(), "core")
 			assert.Equal(t, tc.groups, o.runGroups(), "groups")
 			assert.Equal(t, tc.txn, o.runTxn(), "transactions")
+			assert.Equal(t, tc.cleaner, o.runCleaner(), "cleaner")
 		})
 	}
 }

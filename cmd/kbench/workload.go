@@ -55,6 +55,7 @@ type produceSpec struct {
 	topic      string
 	acks       kgo.Acks
 	idempotent bool
+	keys       int // > 0: record i's key is key-(i mod keys); else key-i
 }
 
 // produce writes n keyed records and measures each one's latency from the
@@ -87,7 +88,11 @@ func produce(ctx context.Context, seeds []string, codec kgo.CompressionCodec, sp
 	)
 	start := time.Now()
 	for i := 0; i < n && ctx.Err() == nil; i++ {
-		r := &kgo.Record{Key: strconv.AppendInt([]byte("key-"), int64(i), 10), Value: values.value(i)}
+		k := i
+		if spec.keys > 0 {
+			k = i % spec.keys
+		}
+		r := &kgo.Record{Key: strconv.AppendInt([]byte("key-"), int64(k), 10), Value: values.value(i)}
 		wg.Add(1)
 		sent := time.Now()
 		cl.Produce(ctx, r, func(r *kgo.Record, err error) {
