@@ -101,7 +101,10 @@ func buildDynamicKeys() map[string]*dynamicKey {
 	also("log.cleanup.policy", func(c *Config, v string) { c.CleanupPolicy = strings.Join(splitList(v), ",") })
 	also("compression.type", func(c *Config, v string) { c.CompressionType = strings.TrimSpace(v) })
 	also("message.max.bytes", func(c *Config, _ string) { c.MessageMaxBytes = c.Log.MaxMessageBytes })
-	also("min.insync.replicas", func(c *Config, v string) { n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 32); c.MinInsyncReplicas = int32(n) })
+	also("min.insync.replicas", func(c *Config, v string) {
+		n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+		c.MinInsyncReplicas = int32(n)
+	})
 
 	add := func(k dynamicKey) { m[k.name] = &k }
 	add(dynamicKey{name: "log.cleaner.threads", typ: kmsg.ConfigTypeInt,
