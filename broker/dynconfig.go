@@ -25,7 +25,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkad/kafkad/controller/metastore"
-	"github.com/kafkad/kafkad/storage"
 )
 
 // kafkaError is an error whose text is exactly what Kafka answers,
@@ -531,6 +530,3 @@ func removeItem(items []string, v string) []string {
 	}
 	return out
 }
-
-// storage.Config must stay comparable: loadBrokerConfigs compares it.
-var _ = storage.Config{} == storage.Config{}
