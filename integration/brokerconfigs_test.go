@@ -20,21 +20,21 @@ import (
 
 // kafkaConfigs runs kafka-configs.sh (Kafka's ConfigCommand) against k
 // and returns its output; the command must succeed.
-func kafkaConfigs(t *testing.T, k *kafkad, args ...string) string {
+func kafkaConfigs(t *testing.T, j javaKafka, k *kafkad, args ...string) string {
 	t.Helper()
-	return javaRun(t, "", nil, javaKafkaPinned.configCommand,
+	return j.run(t, "", nil, j.configCommand,
 		append([]string{"--bootstrap-server", k.Addr, "--command-config", javaAdminConfig(t)}, args...)...)
 }
 
 // kafkaConfigsFails runs kafka-configs.sh expecting it to fail and
 // returns its combined output.
-func kafkaConfigsFails(t *testing.T, k *kafkad, args ...string) string {
+func kafkaConfigsFails(t *testing.T, j javaKafka, k *kafkad, args ...string) string {
 	t.Helper()
-	cp := filepath.Join(javaKafkaPinned.lib(t), "*")
+	cp := filepath.Join(j.lib(t), "*")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "java", append([]string{"-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-		"-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-cp", cp, javaKafkaPinned.configCommand,
+		"-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-cp", cp, j.configCommand,
 		"--bootstrap-server", k.Addr, "--command-config", javaAdminConfig(t)}, args...)...)
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err, "kafka-configs %v succeeded:\n%s", args, out)
@@ -69,8 +69,13 @@ func describedConfigs(out string) map[string][2]string {
 // go (the log start offset moves) without a restart, the broker logs the
 // cleaner's new thread count, and describe shows both as dynamic broker
 // configs; --entity-default sets and describes the cluster-wide default;
-// read-only keys and bad values are refused with Kafka's messages.
+// read-only keys and bad values are refused with Kafka's messages. It runs
+// the ConfigCommand of every release in javaKafkaReleases.
 func TestBrokerConfigsCommandAppliesWithoutRestart(t *testing.T) {
+	forJavaReleases(t, testBrokerConfigsCommand)
+}
+
+func testBrokerConfigsCommand(t *testing.T, j javaKafka) {
 	const topic = "bc-retention"
 	k := startKafkad(t, brokerOpts{extra: []string{"--log.retention.check.interval.ms=300"}})
 	ctx := context.Background()
@@ -84,14 +89,14 @@ func TestBrokerConfigsCommandAppliesWithoutRestart(t *testing.T) {
 	}
 	require.Zero(t, earliestOffset(t, adm, topic), "the default retention (7 days) keeps everything")
 
-	out := kafkaConfigs(t, k, "--entity-type", "brokers", "--entity-name", "1", "--alter",
+	out := kafkaConfigs(t, j, k, "--entity-type", "brokers", "--entity-name", "1", "--alter",
 		"--add-config", "log.retention.ms=1000,log.cleaner.threads=2")
 	assert.Contains(t, out, "Completed updating config for broker 1.")
 	require.Eventually(t, func() bool { return earliestOffset(t, adm, topic) > 0 }, 20*time.Second, 200*time.Millisecond,
 		"old segments are deleted under the new log.retention.ms, without a restart")
 	assert.Contains(t, k.out.String(), "log cleaner threads 1 → 2")
 
-	out = kafkaConfigs(t, k, "--entity-type", "brokers", "--entity-name", "1", "--describe")
+	out = kafkaConfigs(t, j, k, "--entity-type", "brokers", "--entity-name", "1", "--describe")
 	assert.Contains(t, out, "Dynamic configs for broker 1 are:")
 	got := describedConfigs(out)
 	assert.Equal(t, "1000", got["log.retention.ms"][0], "describe output:\n%s", out)
@@ -113,14 +118,14 @@ func TestBrokerConfigsCommandAppliesWithoutRestart(t *testing.T) {
 		}
 	}
 
-	out = kafkaConfigs(t, k, "--entity-type", "brokers", "--entity-default", "--alter", "--add-config", "log.retention.bytes=1048576")
+	out = kafkaConfigs(t, j, k, "--entity-type", "brokers", "--entity-default", "--alter", "--add-config", "log.retention.bytes=1048576")
 	assert.Contains(t, out, "Completed updating default config for brokers in the cluster.")
-	out = kafkaConfigs(t, k, "--entity-type", "brokers", "--entity-default", "--describe")
+	out = kafkaConfigs(t, j, k, "--entity-type", "brokers", "--entity-default", "--describe")
 	assert.Contains(t, out, "Default configs for brokers in the cluster are:")
 	got = describedConfigs(out)
 	assert.Equal(t, [2]string{"1048576", "DYNAMIC_DEFAULT_BROKER_CONFIG:log.retention.bytes=1048576"}, got["log.retention.bytes"], "describe output:\n%s", out)
 
-	out = kafkaConfigs(t, k, "--entity-type", "brokers", "--entity-name", "1", "--describe", "--all")
+	out = kafkaConfigs(t, j, k, "--entity-type", "brokers", "--entity-name", "1", "--describe", "--all")
 	assert.Contains(t, out, "All configs for broker 1 are:")
 	got = describedConfigs(out)
 	assert.Equal(t, "1048576", got["log.retention.bytes"][0], "describe --all output:\n%s", out)
@@ -128,16 +133,16 @@ func TestBrokerConfigsCommandAppliesWithoutRestart(t *testing.T) {
 	assert.Equal(t, "1", got["broker.id"][0], "describe --all output:\n%s", out)
 	assert.Equal(t, "2", got["log.cleaner.threads"][0])
 
-	out = kafkaConfigs(t, k, "--entity-type", "brokers", "--entity-name", "1", "--alter", "--delete-config", "log.retention.ms")
+	out = kafkaConfigs(t, j, k, "--entity-type", "brokers", "--entity-name", "1", "--alter", "--delete-config", "log.retention.ms")
 	assert.Contains(t, out, "Completed updating config for broker 1.")
-	got = describedConfigs(kafkaConfigs(t, k, "--entity-type", "brokers", "--entity-name", "1", "--describe"))
+	got = describedConfigs(kafkaConfigs(t, j, k, "--entity-type", "brokers", "--entity-name", "1", "--describe"))
 	assert.NotContains(t, got, "log.retention.ms")
 
-	out = kafkaConfigsFails(t, k, "--entity-type", "brokers", "--entity-name", "1", "--alter", "--add-config", "log.dirs=/elsewhere")
+	out = kafkaConfigsFails(t, j, k, "--entity-type", "brokers", "--entity-name", "1", "--alter", "--add-config", "log.dirs=/elsewhere")
 	assert.Contains(t, out, "Cannot update these configs dynamically: Set(log.dirs)")
-	out = kafkaConfigsFails(t, k, "--entity-type", "brokers", "--entity-name", "1", "--alter", "--add-config", "log.cleaner.threads=5")
+	out = kafkaConfigsFails(t, j, k, "--entity-type", "brokers", "--entity-name", "1", "--alter", "--add-config", "log.cleaner.threads=5")
 	assert.Contains(t, out, "Log cleaner threads cannot be increased to more than double the current value 2")
-	out = kafkaConfigsFails(t, k, "--entity-type", "brokers", "--entity-default", "--alter", "--add-config", "log.segment.bytes=big")
+	out = kafkaConfigsFails(t, j, k, "--entity-type", "brokers", "--entity-default", "--alter", "--add-config", "log.segment.bytes=big")
 	assert.Contains(t, out, "Invalid value big for configuration log.segment.bytes")
 }
 
