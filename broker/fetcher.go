@@ -216,7 +216,7 @@ func (f *fetcher) fetchOnce(ctx context.Context, cl *kgo.Client, parts []*partit
 		if st.Leader != f.leader {
 			continue
 		}
-		if f.fs.b.followerThrottled(p.tp.Topic, p.tp.Partition, st.ISR) {
+		if f.fs.b.followerThrottled(p, st.ISR) {
 			if f.fs.b.throttle.follower.exceeded(now) {
 				skipped++ // over follower.replication.throttled.rate
 				continue

@@ -185,7 +185,7 @@ func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartitio
 	}
 	sp.HighWatermark, sp.LastStableOffset = hw, lso
 	sp.LogStartOffset = part.log.LogStartOffset()
-	throttled := replica >= 0 && b.leaderThrottled(topic, rp.Partition, replica, st.ISR)
+	throttled := replica >= 0 && b.leaderThrottled(part, replica, st.ISR)
 	now := time.Now()
 	if throttled && b.throttle.leader.exceeded(now) {
 		return ch, nil // over leader.replication.throttled.rate: no data this time

@@ -119,6 +119,7 @@ func (b *Broker) openPartition(t metastore.Topic, st metastore.PartitionState) (
 // configs to an open partition.
 func (b *Broker) updatePartition(part *partition, t metastore.Topic, st metastore.PartitionState) {
 	becameLeader, becameFollower := part.setState(st, b.liveConfig().minInsync(t.Configs))
+	setThrottling(part, t.Configs)
 	if lc := b.liveConfig().logConfig(t.Configs); lc != part.log.Config() {
 		part.log.SetConfig(lc)
 	}

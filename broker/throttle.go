@@ -163,18 +163,39 @@ func replicaThrottled(list string, p, id int32) bool {
 	return false
 }
 
-// leaderThrottled reports whether a replica fetch of partition p of topic
-// by replica counts against the leader quota: the partition is
-// leader-throttled here and replica is out of sync.
-func (b *Broker) leaderThrottled(topic string, p int32, replica int32, isr []int32) bool {
-	if b.liveConfig().LeaderReplicationThrottledRate == throttleUnlimited {
-		return false
+// replicaThrottling is what a topic's throttled replicas lists say of
+// one local replica.
+type replicaThrottling struct {
+	leader   bool // leader.replication.throttled.replicas names it
+	follower bool // follower.replication.throttled.replicas names it
+}
+
+// setThrottling records what the topic's configs say of part.
+func setThrottling(part *partition, configs map[string]string) {
+	p := part.tp.Partition
+	next := replicaThrottling{
+		leader:   replicaThrottled(configs["leader.replication.throttled.replicas"], p, part.self),
+		follower: replicaThrottled(configs["follower.replication.throttled.replicas"], p, part.self),
 	}
-	t, ok := b.store.Topic(topic)
-	if !ok || !replicaThrottled(t.Configs["leader.replication.throttled.replicas"], p, b.cfg.BrokerID) || contains32(isr, replica) {
-		return false
+	if cur := part.throttled.Load(); cur == nil || *cur != next {
+		part.throttled.Store(&next)
 	}
-	return true
+}
+
+// leaderThrottled reports whether a replica fetch of part by replica
+// counts against the leader quota: the partition is leader-throttled
+// here, a rate is set, and replica is out of sync.
+func (b *Broker) leaderThrottled(part *partition, replica int32, isr []int32) bool {
+	th := part.throttled.Load()
+	return th != nil && th.leader && b.liveConfig().LeaderReplicationThrottledRate != throttleUnlimited && !contains32(isr, replica)
+}
+
+// followerThrottled reports whether this broker's fetches of part count
+// against the follower quota: it is follower-throttled here, a rate is
+// set, and this replica is out of sync.
+func (b *Broker) followerThrottled(part *partition, isr []int32) bool {
+	th := part.throttled.Load()
+	return th != nil && th.follower && b.liveConfig().FollowerReplicationThrottledRate != throttleUnlimited && !contains32(isr, part.self)
 }
 
 func contains32(s []int32, v int32) bool {
@@ -184,15 +205,4 @@ func contains32(s []int32, v int32) bool {
 		}
 	}
 	return false
-}
-
-// followerThrottled reports whether this broker's fetches of partition p
-// of topic count against the follower quota (it is listed and not in
-// sync).
-func (b *Broker) followerThrottled(topic string, p int32, isr []int32) bool {
-	if b.liveConfig().FollowerReplicationThrottledRate == throttleUnlimited {
-		return false
-	}
-	t, ok := b.store.Topic(topic)
-	return ok && replicaThrottled(t.Configs["follower.replication.throttled.replicas"], p, b.cfg.BrokerID) && !contains32(isr, b.cfg.BrokerID)
 }
