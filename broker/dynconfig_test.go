@@ -210,6 +210,13 @@ func TestDynamicBrokerConfigPrecedence(t *testing.T) {
 	_, minIsr := tb.parts[storage.TopicPartition{Topic: "prec"}].snapshot()
 	assert.Equal(t, int32(2), minIsr)
 
+	// APPEND on a list key starts from the effective value.
+	resp, err = adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.AppendConfig, Name: "log.cleanup.policy", Value: kadm.StringPtr("compact")}})
+	require.NoError(t, err)
+	require.NoError(t, resp[0].Err)
+	assert.Equal(t, "delete,compact", tb.store.BrokerConfigs("")["log.cleanup.policy"])
+	assert.True(t, logOf("prec").Config().Compact)
+
 	// AlterConfigs replaces the whole default set.
 	_, err = adm.AlterBrokerConfigsState(ctx, []kadm.AlterConfig{{Name: "log.segment.bytes", Value: kadm.StringPtr("1048576")}})
 	require.NoError(t, err)

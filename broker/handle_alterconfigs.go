@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -174,6 +175,45 @@ func derefOr(p *string, def string) string {
 		return def
 	}
 	return *p
+}
+
+// applyConfigOp applies one IncrementalAlterConfigs operation to set,
+// with listDefault giving a list key's value when set lacks it.
+func applyConfigOp(set map[string]string, c kmsg.IncrementalAlterConfigsRequestResourceConfig, isList bool, listDefault func() string) error {
+	value := ""
+	if c.Value != nil {
+		value = *c.Value
+	}
+	switch c.Op {
+	case kmsg.IncrementalAlterConfigOpSet:
+		if c.Value == nil {
+			return fmt.Errorf("%w: SET of %s without a value", errInvalidRequest, c.Name)
+		}
+		set[c.Name] = value
+	case kmsg.IncrementalAlterConfigOpDelete:
+		delete(set, c.Name)
+	case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+		if !isList {
+			return fmt.Errorf("%w: %s is not a list config", errInvalidConfig, c.Name)
+		}
+		current, ok := set[c.Name]
+		if !ok {
+			current = listDefault()
+		}
+		items := splitList(current)
+		for _, v := range splitList(value) {
+			has := slices.Contains(items, v)
+			if c.Op == kmsg.IncrementalAlterConfigOpAppend && !has {
+				items = append(items, v)
+			} else if c.Op == kmsg.IncrementalAlterConfigOpSubtract && has {
+				items = slices.DeleteFunc(items, func(s string) bool { return s == v })
+			}
+		}
+		set[c.Name] = strings.Join(items, ",")
+	default:
+		return fmt.Errorf("%w: unknown operation %d", errInvalidRequest, c.Op)
+	}
+	return nil
 }
 
 func splitList(s string) []string {
