@@ -51,9 +51,19 @@ type Config struct {
 	Log storage.Config
 	// Cleaner holds the log cleaner's settings (log.cleaner.*).
 	Cleaner storage.CleanerConfig
+	// LeaderReplicationThrottledRate and FollowerReplicationThrottledRate
+	// cap the bytes/s of throttled replicas (Kafka's
+	// leader.replication.throttled.rate and
+	// follower.replication.throttled.rate, dynamic only).
+	LeaderReplicationThrottledRate   int64
+	FollowerReplicationThrottledRate int64
 	// StaticConfigs are the key=value pairs the broker was started with, as
 	// DescribeConfigs reports them for the broker resource.
 	StaticConfigs map[string]string
+	// StaticKeys are every key server.properties accepts; altering one
+	// that is not dynamic is refused as Kafka does ("Cannot update these
+	// configs dynamically").
+	StaticKeys []string
 }
 
 // DefaultConfig returns Kafka's defaults with kafkad's zero-config ones.
@@ -83,5 +93,8 @@ func DefaultConfig() Config {
 		Txn:                           txn.DefaultConfig(),
 		Log:                           storage.DefaultConfig(),
 		Cleaner:                       storage.DefaultCleanerConfig(),
+
+		LeaderReplicationThrottledRate:   throttleUnlimited,
+		FollowerReplicationThrottledRate: throttleUnlimited,
 	}
 }

@@ -41,8 +41,20 @@
 // (and the verification of v1). read_committed fetches stop at the last
 // stable offset and carry the aborted transactions the log's index lists.
 //
+// # Dynamic configuration
+//
+// Broker keys Kafka lets operators change at run time (log defaults, the
+// log cleaner's settings, replication throttle rates) are stored per
+// broker and cluster-wide in the metadata store (dynconfig.go). Every
+// broker rebuilds its effective configuration when they change and
+// reapplies it to its open logs; a replica named in a topic's
+// leader/follower.replication.throttled.replicas is throttled while out
+// of sync (throttle.go).
+//
 // # Lock order
 //
-// Broker.mu (partition map) before partition.mu; never hold either while
-// calling the metadata store or blocking on the network.
+// Broker.dynMu (applying dynamic configs) before Broker.mu (partition
+// map) before partition.mu; never hold Broker.mu or partition.mu while
+// waiting on a metadata store write or blocking on the network (cache
+// reads are fine).
 package broker

@@ -203,6 +203,9 @@ func (f *fetcher) fetchOnce(ctx context.Context, cl *kgo.Client, parts []*partit
 	req.SessionID, req.SessionEpoch = 0, -1
 	byName := map[string]int{}
 	index := map[storage.TopicPartition]*partition{}
+	throttled := map[storage.TopicPartition]bool{}
+	skipped := 0
+	now := time.Now()
 	for _, p := range parts {
 		if p.needsTruncation() {
 			if err := f.truncate(ctx, cl, p); err != nil {
@@ -212,6 +215,13 @@ func (f *fetcher) fetchOnce(ctx context.Context, cl *kgo.Client, parts []*partit
 		st, _ := p.snapshot()
 		if st.Leader != f.leader {
 			continue
+		}
+		if f.fs.b.followerThrottled(p, st.ISR) {
+			if f.fs.b.throttle.follower.exceeded(now) {
+				skipped++ // over follower.replication.throttled.rate
+				continue
+			}
+			throttled[p.tp] = true
 		}
 		i, ok := byName[p.tp.Topic]
 		if !ok {
@@ -229,6 +239,14 @@ func (f *fetcher) fetchOnce(ctx context.Context, cl *kgo.Client, parts []*partit
 		index[p.tp] = p
 	}
 	if len(index) == 0 {
+		if skipped > 0 {
+			// Every partition is throttled: wait as Kafka's fetcher
+			// does when it has nothing to fetch.
+			select {
+			case <-ctx.Done():
+			case <-time.After(f.fs.b.cfg.ReplicaFetchBackoff):
+			}
+		}
 		return nil
 	}
 	resp, err := req.RequestWith(ctx, cl.Broker(int(f.leader)))
@@ -250,6 +268,9 @@ func (f *fetcher) fetchOnce(ctx context.Context, cl *kgo.Client, parts []*partit
 			p := index[storage.TopicPartition{Topic: name, Partition: rp.Partition}]
 			if p == nil {
 				continue
+			}
+			if throttled[p.tp] {
+				f.fs.b.throttle.follower.record(now, int64(len(rp.RecordBatches)))
 			}
 			if err := f.apply(p, &rp); err != nil {
 				failed = err

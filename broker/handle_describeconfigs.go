@@ -6,11 +6,13 @@ package broker
 // config types and documentation (KIP-525). v4+: flexible.
 //
 // Topic resources list every topic config: the topic's own override
-// (DYNAMIC_TOPIC_CONFIG), else the broker's setting (STATIC_BROKER_CONFIG
-// when the broker was started with it), else Kafka's default
-// (DEFAULT_CONFIG); synonyms show that chain. Broker resources list the
-// broker's static configuration, read-only (dynamic broker configs are not
-// supported yet).
+// (DYNAMIC_TOPIC_CONFIG), else the broker's setting (its dynamic value,
+// DYNAMIC_BROKER_CONFIG; the cluster-wide dynamic default,
+// DYNAMIC_DEFAULT_BROKER_CONFIG; STATIC_BROKER_CONFIG when the broker was
+// started with it), else Kafka's default (DEFAULT_CONFIG); synonyms show
+// that chain. The broker resource "<id>" lists the broker's static keys
+// (read-only) and every dynamic key (read-write) with its effective value;
+// "" lists the cluster-wide dynamic defaults only, as Kafka does.
 
 import (
 	"context"
@@ -42,7 +44,7 @@ func (b *Broker) handleDescribeConfigs(_ context.Context, r *protocol.Request) k
 			entries = b.topicConfigEntries(t.Configs, rr.ConfigNames, req.IncludeSynonyms)
 		case kmsg.ConfigResourceTypeBroker:
 			if err = b.checkBrokerResource(rr.ResourceName); err == nil {
-				entries = b.brokerConfigEntries(rr.ConfigNames, req.IncludeSynonyms)
+				entries = b.brokerConfigEntries(rr.ResourceName != "", rr.ConfigNames, req.IncludeSynonyms)
 			}
 		default:
 			err = fmt.Errorf("%w: config resource type %d is not supported", errInvalidRequest, rr.ResourceType)
@@ -55,6 +57,10 @@ func (b *Broker) handleDescribeConfigs(_ context.Context, r *protocol.Request) k
 			for i := range entries {
 				if tc, ok := lookupTopicConfig(entries[i].Name); ok && tc.doc != "" && rr.ResourceType == kmsg.ConfigResourceTypeTopic {
 					doc := tc.doc
+					entries[i].Documentation = &doc
+				}
+				if k, ok := dynamicKeys[entries[i].Name]; ok && k.doc != "" && rr.ResourceType == kmsg.ConfigResourceTypeBroker {
+					doc := k.doc
 					entries[i].Documentation = &doc
 				}
 			}
@@ -72,13 +78,14 @@ func (b *Broker) checkBrokerResource(name string) error {
 	}
 	id, err := strconv.ParseInt(name, 10, 32)
 	if err != nil || int32(id) != b.cfg.BrokerID {
-		return fmt.Errorf("%w: broker resource %q is not this broker (%d)", errInvalidRequest, name, b.cfg.BrokerID)
+		return invalidRequestf("Unexpected broker id, expected %d or empty string, but received %s", b.cfg.BrokerID, name)
 	}
 	return nil
 }
 
 // topicConfigEntries describes a topic's configs (all when names is nil).
 func (b *Broker) topicConfigEntries(overrides map[string]string, names []string, synonyms bool) []kmsg.DescribeConfigsResponseResourceConfig {
+	live := b.liveConfig()
 	var out []kmsg.DescribeConfigsResponseResourceConfig
 	for i := range topicConfigs {
 		tc := &topicConfigs[i]
@@ -87,11 +94,10 @@ func (b *Broker) topicConfigEntries(overrides map[string]string, names []string,
 		}
 		e := kmsg.NewDescribeConfigsResponseResourceConfig()
 		e.Name, e.ConfigType = tc.name, tc.typ
-		def := tc.def(&b.cfg)
+		def := tc.def(live)
 		defSource := kmsg.ConfigSourceDefaultConfig
-		_, static := b.cfg.StaticConfigs[tc.brokerKey]
-		if tc.brokerKey != "" && static {
-			defSource = kmsg.ConfigSourceStaticBrokerConfig
+		if tc.brokerKey != "" {
+			defSource = b.dyn.source(tc.brokerKey)
 		}
 		if v, ok := overrides[tc.name]; ok {
 			e.Value, e.Source = strPtr(v), kmsg.ConfigSourceDynamicTopicConfig
@@ -102,10 +108,8 @@ func (b *Broker) topicConfigEntries(overrides map[string]string, names []string,
 			if v, ok := overrides[tc.name]; ok {
 				e.ConfigSynonyms = append(e.ConfigSynonyms, synonym(tc.name, v, kmsg.ConfigSourceDynamicTopicConfig))
 			}
-			if defSource == kmsg.ConfigSourceStaticBrokerConfig {
-				e.ConfigSynonyms = append(e.ConfigSynonyms, synonym(tc.brokerKey, def, defSource))
-			} else if tc.brokerKey != "" {
-				e.ConfigSynonyms = append(e.ConfigSynonyms, synonym(tc.brokerKey, def, kmsg.ConfigSourceDefaultConfig))
+			if tc.brokerKey != "" {
+				e.ConfigSynonyms = append(e.ConfigSynonyms, b.dyn.synonyms(tc.brokerKey, kafkaDefault(tc.brokerKey), true)...)
 			}
 		}
 		out = append(out, e)
@@ -113,10 +117,28 @@ func (b *Broker) topicConfigEntries(overrides map[string]string, names []string,
 	return out
 }
 
-// brokerConfigEntries describes the broker's static configuration.
-func (b *Broker) brokerConfigEntries(names []string, synonyms bool) []kmsg.DescribeConfigsResponseResourceConfig {
-	keys := make([]string, 0, len(b.cfg.StaticConfigs))
-	for k := range b.cfg.StaticConfigs {
+// brokerConfigEntries describes this broker (perBroker) or the cluster
+// default: for a broker, every key it was started with and every dynamic
+// key; for the default, the dynamic defaults set.
+func (b *Broker) brokerConfigEntries(perBroker bool, names []string, synonyms bool) []kmsg.DescribeConfigsResponseResourceConfig {
+	live := b.liveConfig()
+	keySet := map[string]bool{}
+	if perBroker {
+		for k := range b.cfg.StaticConfigs {
+			keySet[k] = true
+		}
+		for k := range dynamicKeys {
+			keySet[k] = true
+		}
+		for k := range b.dyn.brokerSet() {
+			keySet[k] = true
+		}
+	}
+	for k := range b.dyn.defaultSet() {
+		keySet[k] = true
+	}
+	keys := make([]string, 0, len(keySet))
+	for k := range keySet {
 		if names == nil || slices.Contains(names, k) {
 			keys = append(keys, k)
 		}
@@ -125,10 +147,34 @@ func (b *Broker) brokerConfigEntries(names []string, synonyms bool) []kmsg.Descr
 	out := make([]kmsg.DescribeConfigsResponseResourceConfig, 0, len(keys))
 	for _, k := range keys {
 		e := kmsg.NewDescribeConfigsResponseResourceConfig()
-		e.Name, e.Value = k, strPtr(b.cfg.StaticConfigs[k])
-		e.ReadOnly, e.Source, e.ConfigType = true, kmsg.ConfigSourceStaticBrokerConfig, kmsg.ConfigTypeString
+		e.Name, e.ConfigType = k, kmsg.ConfigTypeString
+		dk, dynamic := dynamicKeys[k]
+		e.ReadOnly = !dynamic
+		var chain []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
+		if dynamic {
+			e.ConfigType = dk.typ
+			chain = b.dyn.synonyms(k, kafkaDefault(k), perBroker)
+		} else {
+			chain = b.dyn.synonyms(k, "", perBroker)
+			if perBroker {
+				chain = chain[:len(chain)-1] // kafkad knows no default of a static key here
+			}
+		}
+		e.Source = kmsg.ConfigSourceDefaultConfig
+		if len(chain) > 0 {
+			e.Source = chain[0].Source
+		}
+		switch {
+		case !perBroker:
+			e.Value = strPtr(b.dyn.defaultSet()[k])
+		case dynamic:
+			e.Value = strPtr(dk.get(live))
+		default:
+			e.Value = strPtr(b.cfg.StaticConfigs[k])
+		}
+		e.IsDefault = e.Source == kmsg.ConfigSourceDefaultConfig
 		if synonyms {
-			e.ConfigSynonyms = append(e.ConfigSynonyms, synonym(k, b.cfg.StaticConfigs[k], e.Source))
+			e.ConfigSynonyms = chain
 		}
 		out = append(out, e)
 	}

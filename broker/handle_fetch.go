@@ -185,10 +185,18 @@ func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartitio
 	}
 	sp.HighWatermark, sp.LastStableOffset = hw, lso
 	sp.LogStartOffset = part.log.LogStartOffset()
+	throttled := replica >= 0 && b.leaderThrottled(part, replica, st.ISR)
+	now := time.Now()
+	if throttled && b.throttle.leader.exceeded(now) {
+		return ch, nil // over leader.replication.throttled.rate: no data this time
+	}
 	limit := min(int64(rp.PartitionMaxBytes), *remaining)
 	data, err := part.log.Read(rp.FetchOffset, int32(max(limit, 0)), minOne, upTo)
 	if err != nil {
 		return nil, err
+	}
+	if throttled {
+		b.throttle.leader.record(now, int64(len(data)))
 	}
 	sp.RecordBatches = data
 	if readCommitted && replica < 0 && len(data) > 0 {

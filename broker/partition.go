@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kafkad/kafkad/controller/metastore"
@@ -22,6 +23,9 @@ type partition struct {
 	topicID [16]byte
 	log     *storage.Log
 	self    int32 // this broker's id
+	// throttled holds whether the topic's throttled replicas lists name
+	// this replica (throttle.go), set from the topic's configs.
+	throttled atomic.Pointer[replicaThrottling]
 
 	mu        sync.Mutex
 	state     metastore.PartitionState

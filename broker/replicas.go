@@ -105,7 +105,7 @@ func (b *Broker) openPartition(t metastore.Topic, st metastore.PartitionState) (
 			return nil, err
 		}
 	}
-	log, err := b.logs.GetOrCreate(tp, t.ID, b.cfg.logConfig(t.Configs))
+	log, err := b.logs.GetOrCreate(tp, t.ID, b.liveConfig().logConfig(t.Configs))
 	if err != nil {
 		return nil, fmt.Errorf("broker: open %s-%d: %w", tp.Topic, tp.Partition, err)
 	}
@@ -118,8 +118,9 @@ func (b *Broker) openPartition(t metastore.Topic, st metastore.PartitionState) (
 // updatePartition applies the store's view of a partition and its topic's
 // configs to an open partition.
 func (b *Broker) updatePartition(part *partition, t metastore.Topic, st metastore.PartitionState) {
-	becameLeader, becameFollower := part.setState(st, b.cfg.minInsync(t.Configs))
-	if lc := b.cfg.logConfig(t.Configs); lc != part.log.Config() {
+	becameLeader, becameFollower := part.setState(st, b.liveConfig().minInsync(t.Configs))
+	setThrottling(part, t.Configs)
+	if lc := b.liveConfig().logConfig(t.Configs); lc != part.log.Config() {
 		part.log.SetConfig(lc)
 	}
 	switch {

@@ -46,6 +46,14 @@ type Broker struct {
 
 	mu    sync.RWMutex // guards parts
 	parts map[storage.TopicPartition]*partition
+
+	// dyn is the effective configuration with dynamic broker configs
+	// applied; dynMu orders its updates (an alter request and the store's
+	// change signal may both apply one).
+	dyn   *brokerConfigs
+	dynMu sync.Mutex
+	// throttle is the replication quota of throttled replicas.
+	throttle *replicationThrottle
 }
 
 // New builds a broker over a started metadata store and an opened log
@@ -58,7 +66,9 @@ func New(cfg Config, store *metastore.Store, logs *storage.Manager, logger zerol
 		logs:  logs,
 		ctrl:  controller.New(store, logger),
 		parts: make(map[storage.TopicPartition]*partition),
+		dyn:   newBrokerConfigs(cfg),
 	}
+	b.throttle = newReplicationThrottle(cfg.LeaderReplicationThrottledRate, cfg.FollowerReplicationThrottledRate)
 	logs.SetCleanerConfig(cfg.Cleaner)
 	b.pids = newProducerIDs(store)
 	b.coord = coordinator.New(cfg.Group, store, b.groupOwnership, logger)
@@ -107,8 +117,16 @@ func (b *Broker) Start(ctx context.Context) error {
 		return err
 	}
 	b.reg = reg
+	// Dynamic broker configs apply before any partition opens, so a
+	// restarted broker serves with them from its first request.
+	cfgChanged, cancelCfg := b.store.SubscribeBrokerConfigs()
+	b.loadBrokerConfigs()
 	events, cancelEvents := b.store.Subscribe()
 	b.reconcileAll()
+	b.goroutine(func() {
+		defer cancelCfg()
+		b.watchBrokerConfigs(cfgChanged)
+	})
 	b.goroutine(func() {
 		defer cancelEvents()
 		b.watchTopics(events)

@@ -110,6 +110,17 @@ func anyBool(_ *storage.Config, v string) error {
 	return nil
 }
 
+// throttledReplicas validates a throttled replicas list (throttle.go
+// applies it).
+func throttledReplicas(name string) func(*storage.Config, string) error {
+	return func(_ *storage.Config, v string) error {
+		if !validThrottledReplicas(v) {
+			return throttledReplicasError(name)
+		}
+		return nil
+	}
+}
+
 // topicConfigs is every topic config kafkad accepts, sorted by name.
 var topicConfigs = []topicConfig{
 	{name: "cleanup.policy", typ: kmsg.ConfigTypeList, brokerKey: "log.cleanup.policy",
@@ -130,11 +141,13 @@ var topicConfigs = []topicConfig{
 	{name: "flush.ms", typ: kmsg.ConfigTypeLong, brokerKey: "log.flush.interval.ms",
 		def:   func(c *Config) string { return itoa(c.Log.FlushMs) },
 		apply: longSetter(0, func(lc *storage.Config, n int64) { lc.FlushMs = n }), doc: "fsync at least this often"},
-	{name: "follower.replication.throttled.replicas", typ: kmsg.ConfigTypeList, def: constDef(""), apply: func(*storage.Config, string) error { return nil }},
+	{name: "follower.replication.throttled.replicas", typ: kmsg.ConfigTypeList, def: constDef(""), apply: throttledReplicas("follower.replication.throttled.replicas"),
+		doc: "replicas (partition:broker, or *) whose fetching this follower throttles to follower.replication.throttled.rate while out of sync"},
 	{name: "index.interval.bytes", typ: kmsg.ConfigTypeInt, brokerKey: "log.index.interval.bytes",
 		def:   func(c *Config) string { return itoa(int64(c.Log.IndexIntervalBytes)) },
 		apply: intSetter(0, func(lc *storage.Config, n int32) { lc.IndexIntervalBytes = n })},
-	{name: "leader.replication.throttled.replicas", typ: kmsg.ConfigTypeList, def: constDef(""), apply: func(*storage.Config, string) error { return nil }},
+	{name: "leader.replication.throttled.replicas", typ: kmsg.ConfigTypeList, def: constDef(""), apply: throttledReplicas("leader.replication.throttled.replicas"),
+		doc: "replicas (partition:broker, or *) whose leader throttles out-of-sync followers to leader.replication.throttled.rate"},
 	{name: "local.retention.bytes", typ: kmsg.ConfigTypeLong, def: constDef("-2"), apply: anyLong(-2)},
 	{name: "local.retention.ms", typ: kmsg.ConfigTypeLong, def: constDef("-2"), apply: anyLong(-2)},
 	{name: "max.compaction.lag.ms", typ: kmsg.ConfigTypeLong, brokerKey: "log.cleaner.max.compaction.lag.ms",

@@ -88,7 +88,19 @@ func brokerConfig(cfg Config) broker.Config {
 	b.Txn.StateMinInsync = cfg.TransactionStateMinIsr
 	b.OffsetsTopicReplicationFactor = cfg.OffsetsTopicReplicationFactor
 	b.StaticConfigs = cfg.Static
+	b.StaticKeys = knownKeys()
 	return b
+}
+
+// knownKeys is every key server.properties accepts, for the broker to
+// refuse the read-only ones when they are altered dynamically.
+func knownKeys() []string {
+	keys := slices.Clone(ignoredKeys)
+	for _, o := range options {
+		keys = append(keys, o.key)
+		keys = append(keys, o.aliases...)
+	}
+	return keys
 }
 
 func toBrokerListeners(ls []Listener) []broker.Listener {

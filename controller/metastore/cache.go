@@ -40,6 +40,11 @@ type cache struct {
 	brokers map[int32]BrokerInfo
 	// controller is the current controller, nil while there is none.
 	controller *controllerEntry
+	// brokerConfigs are the dynamic broker configs by entity (broker id,
+	// or DefaultBrokerEntity); brokerConfigsChanged is set when one
+	// changed and cleared once subscribers were told.
+	brokerConfigs        map[string]map[string]string
+	brokerConfigsChanged bool
 }
 
 func newCache(k keys, log zerolog.Logger) *cache {
@@ -51,6 +56,8 @@ func newCache(k keys, log zerolog.Logger) *cache {
 		topics:  map[string]Topic{},
 		byID:    map[[16]byte]string{},
 		brokers: map[int32]BrokerInfo{},
+
+		brokerConfigs: map[string]map[string]string{},
 	}
 }
 
@@ -127,6 +134,18 @@ func (c *cache) apply(kv *mvccpb.KeyValue, deleted bool, t touched) {
 			return
 		}
 		c.controller = &controllerEntry{rec: rec, createRev: kv.CreateRevision}
+	case kindBrokerConfigs:
+		c.brokerConfigsChanged = true
+		if deleted {
+			delete(c.brokerConfigs, key.entity)
+			return
+		}
+		m, err := decodeBrokerConfigs(kv.Value)
+		if err != nil {
+			c.log.Error().Err(err).Str("key", string(kv.Key)).Msg("ignoring malformed broker configs")
+			return
+		}
+		c.brokerConfigs[key.entity] = m
 	}
 }
 

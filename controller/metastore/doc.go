@@ -31,6 +31,8 @@
 //	P cluster/producer_ids          {"next": <first unallocated producer id>}
 //	P controller                    {"broker_id": 1, "epoch": 3}, under the controller's lease
 //	P controller_epoch              {"epoch": 3}: the last epoch elected, kept forever
+//	P configs/brokers/<id>          dynamic broker configs of one broker: {"log.retention.ms": "60000"}
+//	P configs/brokers/default       cluster-wide dynamic broker configs (Kafka's <default> entity)
 //
 // A topic record holds what changes rarely and only by an administrator:
 //

@@ -38,6 +38,7 @@ const (
 	kindPartition
 	kindBroker
 	kindController
+	kindBrokerConfigs
 )
 
 // parsedKey is a key under the prefix, split into its parts.
@@ -46,6 +47,7 @@ type parsedKey struct {
 	topic     string
 	partition int32
 	broker    int32
+	entity    string // kindBrokerConfigs: broker id or DefaultBrokerEntity
 }
 
 // parseKey splits a key read from etcd. Keys that do not fit the layout
@@ -73,6 +75,12 @@ func (k keys) parseKey(key string) parsedKey {
 	case "brokers":
 		if n, ok := parseID(rest); ok {
 			return parsedKey{kind: kindBroker, broker: n}
+		}
+	case "configs":
+		if r, ok := strings.CutPrefix(rest, "brokers/"); ok {
+			if e, ok := parseBrokerConfigsKey(r); ok {
+				return parsedKey{kind: kindBrokerConfigs, entity: e}
+			}
 		}
 	case "controller":
 		if rel == "controller" {

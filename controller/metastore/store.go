@@ -42,6 +42,7 @@ type Store struct {
 	rev       int64         // every event up to rev has been applied
 	revCh     chan struct{} // closed, and replaced, whenever rev advances
 	subs      map[*subscriber]struct{}
+	cfgSubs   map[chan struct{}]struct{}   // SubscribeBrokerConfigs
 	ctrls     map[*Controllership]struct{} // won here, not yet ended
 	started   bool
 	closed    bool
@@ -66,13 +67,14 @@ func New(client *clientv3.Client, prefix string, logger zerolog.Logger) *Store {
 	log := logger.With().Str("component", "metastore").Logger()
 	k := keys{prefix: prefix}
 	return &Store{
-		client: client,
-		keys:   k,
-		log:    log,
-		cache:  newCache(k, log),
-		revCh:  make(chan struct{}),
-		subs:   map[*subscriber]struct{}{},
-		ctrls:  map[*Controllership]struct{}{},
+		client:  client,
+		keys:    k,
+		log:     log,
+		cache:   newCache(k, log),
+		revCh:   make(chan struct{}),
+		subs:    map[*subscriber]struct{}{},
+		cfgSubs: map[chan struct{}]struct{}{},
+		ctrls:   map[*Controllership]struct{}{},
 	}
 }
 
@@ -172,6 +174,7 @@ func (s *Store) load(ctx context.Context) error {
 	s.cache = fresh
 	s.advance(resp.Header.Revision)
 	s.notify(changed)
+	s.notifyBrokerConfigs(true)
 	s.fenceControllerships()
 	return nil
 }
@@ -269,6 +272,7 @@ func (s *Store) applyBatch(events []*clientv3.Event, rev int64) {
 	}
 	s.advance(rev)
 	s.notify(t)
+	s.notifyBrokerConfigs(false)
 	s.fenceControllerships()
 }
 
