@@ -123,7 +123,7 @@ func (l *Log) load(now time.Time) error {
 	}
 
 	if len(l.segments) == 0 {
-		s, err := openSegment(l.dir, max(startOffset, 0), cfg, true, now)
+		s, err := l.newActiveSegment(max(startOffset, 0), cfg, now)
 		if err != nil {
 			return err
 		}
@@ -318,6 +318,8 @@ func (l *Log) recoverSegment(s *LogSegment, cfg Config, inactive bool) (bool, er
 // kept, or "" when its header is sound.
 func checkRecoveredHeader(h *batchHeader, pos, fileSize, next, base int64) string {
 	switch {
+	case h.baseOffset == 0 && h.length == 0 && h.magic == 0:
+		return "zero-filled tail (preallocated segment)"
 	case h.magic != 2:
 		return fmt.Sprintf("magic %d", h.magic)
 	case h.length < minBatchLength || pos+h.size() > fileSize:
