@@ -207,7 +207,7 @@ var topicConfigs = []topicConfig{
 		apply: longSetter(0, func(lc *storage.Config, n int64) { lc.DeleteRetentionMs = n }), doc: "how long a tombstone stays readable after its log is cleaned"},
 	{name: "file.delete.delay.ms", typ: kmsg.ConfigTypeLong, brokerKey: "log.segment.delete.delay.ms",
 		def:   func(c *Config) string { return itoa(c.Log.FileDeleteDelayMs) },
-		apply: longSetter(0, func(lc *storage.Config, n int64) { lc.FileDeleteDelayMs = n })},
+		apply: longSetter(0, func(lc *storage.Config, n int64) { lc.FileDeleteDelayMs = n }), doc: "how long a removed segment's files wait, renamed *.deleted, before they are deleted"},
 	{name: "flush.messages", typ: kmsg.ConfigTypeLong, brokerKey: "log.flush.interval.messages",
 		def:   func(c *Config) string { return itoa(c.Log.FlushMessages) },
 		apply: longSetter(1, func(lc *storage.Config, n int64) { lc.FlushMessages = n }), doc: "fsync after this many records"},

@@ -53,9 +53,9 @@ type Config struct {
 	// its content when the segment is rolled or the log closed; recovery
 	// after a crash cuts the zero-filled tail.
 	Preallocate bool
-	// FileDeleteDelayMs is file.delete.delay.ms. kafkad deletes segment
-	// files at once: readers hold a lock while touching segment files, so
-	// the delay Kafka needs for its lock-free mmap readers buys nothing here.
+	// FileDeleteDelayMs is file.delete.delay.ms: the files of a segment
+	// that retention or DeleteRecords removed are renamed *.deleted and
+	// deleted this much later (at once when 0).
 	FileDeleteDelayMs int64
 	// CompactOnly is cleanup.policy=compact without delete: as in Kafka,
 	// retention.ms and retention.bytes delete nothing.

@@ -42,6 +42,7 @@ type Log struct {
 	unflushed int64 // records appended since the last fsync
 	lastFlush time.Time
 	epochs    leaderEpochCache
+	retired   []retiredSegment // files waiting for file.delete.delay.ms
 
 	segMu    sync.RWMutex
 	segments []*LogSegment // ascending base offsets; never empty while open

@@ -35,6 +35,9 @@ func (l *Log) load(now time.Time) error {
 	for _, e := range entries {
 		name := e.Name()
 		switch {
+		case strings.HasSuffix(name, deletedSuffix):
+			// Retired before a restart: the delay does not outlive the process.
+			_ = os.Remove(filepath.Join(l.dir, name))
 		case strings.HasSuffix(name, ".tmp"):
 			// An interrupted write-temp-then-rename.
 			_ = os.Remove(filepath.Join(l.dir, name))

@@ -214,8 +214,9 @@ func (l *Log) deleteSegments(n int, reason string) error {
 	l.segments = slices.Clone(l.segments[n:])
 	l.segMu.Unlock()
 	var errs []error
+	now, delay := time.Now(), l.cfg.Load().eff.FileDeleteDelayMs
 	for _, s := range victims {
-		if err := s.remove(); err != nil {
+		if err := l.retireSegment(s, now, delay); err != nil {
 			errs = append(errs, err)
 			continue
 		}

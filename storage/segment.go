@@ -259,7 +259,7 @@ func (s *LogSegment) close() error {
 // remove closes and deletes the segment's files.
 func (s *LogSegment) remove() error {
 	err := s.close()
-	for _, p := range []string{s.log.Name(), s.index.file.path, s.timeIndex.file.path, s.txnIndex.path} {
+	for _, p := range s.filePaths() {
 		if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 			err = errors.Join(err, fmt.Errorf("storage: remove %s: %w", p, rerr))
 		}

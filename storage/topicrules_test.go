@@ -2,6 +2,7 @@ package storage
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -284,4 +285,57 @@ func TestRecompressAllocationsIndependentOfRecordCount(t *testing.T) {
 			assert.LessOrEqual(t, large, small+2, "allocs for 10 records %v, for 1000 %v", small, large)
 		})
 	}
+}
+
+// file.delete.delay.ms: a removed segment's files are renamed *.deleted
+// and deleted once the delay is over (or on the next Open); with 0 they
+// go at once.
+func TestFileDeleteDelay(t *testing.T) {
+	cfg := testConfig()
+	cfg.FileDeleteDelayMs = 60_000
+	dir := t.TempDir()
+	l, err := Open(dir, cfg, testLogger(t))
+	require.NoError(t, err)
+	exists := func(name string) bool {
+		_, err := os.Stat(filepath.Join(dir, name))
+		return err == nil
+	}
+	mustAppend(t, l, plainBatch(t, 5, 1), time.Now())
+	require.NoError(t, l.roll(time.Now()))
+	mustAppend(t, l, plainBatch(t, 5, 2), time.Now())
+	start := time.Now()
+	_, err = l.DeleteRecordsBefore(5)
+	require.NoError(t, err)
+	seg := "00000000000000000000"
+	assert.False(t, exists(seg+".log"))
+	assert.True(t, exists(seg+".log.deleted"))
+	assert.True(t, exists(seg+".index.deleted"))
+	assert.Equal(t, []int64{5}, segmentBases(l))
+
+	require.NoError(t, l.deleteRetired(start.Add(59*time.Second)))
+	assert.True(t, exists(seg+".log.deleted"), "deleted before the delay")
+	require.NoError(t, l.deleteRetired(start.Add(61*time.Second)))
+	assert.False(t, exists(seg+".log.deleted"))
+	assert.False(t, exists(seg+".timeindex.deleted"))
+
+	// Left over by a stop: gone on the next Open.
+	require.NoError(t, l.roll(time.Now()))
+	mustAppend(t, l, plainBatch(t, 1, 3), time.Now())
+	_, err = l.DeleteRecordsBefore(10)
+	require.NoError(t, err)
+	assert.True(t, exists("00000000000000000005.log.deleted"))
+	require.NoError(t, l.Close())
+	l = openTestLog(t, dir, cfg)
+	assert.False(t, exists("00000000000000000005.log.deleted"))
+	assert.Equal(t, int64(10), l.LogStartOffset())
+
+	// 0: at once.
+	cfg.FileDeleteDelayMs = 0
+	l.SetConfig(cfg)
+	require.NoError(t, l.roll(time.Now()))
+	mustAppend(t, l, plainBatch(t, 1, 4), time.Now())
+	_, err = l.DeleteRecordsBefore(11)
+	require.NoError(t, err)
+	assert.False(t, exists("00000000000000000010.log"))
+	assert.False(t, exists("00000000000000000010.log.deleted"))
 }
