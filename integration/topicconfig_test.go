@@ -380,3 +380,79 @@ func TestUnsupportedTopicConfigsRefused(t *testing.T) {
 	assert.Equal(t, kerr.InvalidConfig, ke)
 	assert.Contains(t, resps[0].ErrMessage, "tiered storage")
 }
+
+// TestSegmentJitterRollsEarlier: with segment.jitter.ms (topic, or the
+// broker's log.roll.jitter.ms) a segment rolls a random time before
+// segment.ms. Two records exactly segment.ms apart stay in one segment
+// without jitter and roll with it, unless the draw is 0 (1 in 10^12).
+func TestSegmentJitterRollsEarlier(t *testing.T) {
+	const segMs = int64(1_000_000_000_000)
+	k := startKafkad(t, brokerOpts{extra: []string{fmt.Sprintf("--log.roll.jitter.ms=%d", segMs)}})
+	adm := kadm.NewClient(k.client(t))
+	ms := fmt.Sprint(segMs)
+	topics := map[string]map[string]string{
+		"jitter":         {"segment.ms": ms, "segment.jitter.ms": ms},
+		"broker-jitter":  {"segment.ms": ms},
+		"without-jitter": {"segment.ms": ms, "segment.jitter.ms": "0"},
+	}
+	first := time.Now().Add(-time.Duration(segMs) * time.Millisecond)
+	for topic, cfg := range topics {
+		createTopic(t, adm, topic, cfg)
+		cl := k.client(t, kgo.DefaultProduceTopic(topic))
+		for _, ts := range []time.Time{first, first.Add(time.Duration(segMs) * time.Millisecond)} {
+			r := kgo.KeyStringRecord("k", "v")
+			r.Timestamp = ts
+			require.NoError(t, cl.ProduceSync(context.Background(), r).FirstErr(), topic)
+		}
+	}
+	segments := func(topic string) int {
+		logs, err := filepath.Glob(filepath.Join(k.DataDir, topic+"-0", "*.log"))
+		require.NoError(t, err)
+		return len(logs)
+	}
+	assert.Equal(t, 2, segments("jitter"))
+	assert.Equal(t, 2, segments("broker-jitter"))
+	assert.Equal(t, 1, segments("without-jitter"))
+}
+
+// TestUncleanLeaderElectionEnable: a partition whose only in-sync replica
+// is down stays without a leader until unclean.leader.election.enable is
+// set; then the out-of-sync replica leads, without the records it missed.
+func TestUncleanLeaderElectionEnable(t *testing.T) {
+	c := startCluster(t, 2)
+	ctx := context.Background()
+	adm := kadm.NewClient(c.client(t))
+	resp, err := adm.CreateTopic(ctx, 1, 2, nil, "unclean")
+	require.NoError(t, err)
+	require.NoError(t, resp.Err)
+	v := c.waitAgreement("unclean", func(v map[int32]partitionView) bool { return v[0].isr == "[1 2]" && v[0].leader > 0 })
+	leader := c.byID(v[0].leader)
+	follower := c.byID(3 - v[0].leader)
+	producer := c.client(t, kgo.DefaultProduceTopic("unclean"), kgo.RecordRetries(20))
+	for i := range 10 {
+		require.NoError(t, producer.ProduceSync(ctx, kgo.StringRecord(fmt.Sprint(i))).FirstErr())
+	}
+
+	follower.Kill()
+	c.waitAgreement("unclean", func(v map[int32]partitionView) bool { return v[0].isr == fmt.Sprintf("[%d]", leader.ID) })
+	for i := 10; i < 15; i++ {
+		require.NoError(t, producer.ProduceSync(ctx, kgo.StringRecord(fmt.Sprint(i))).FirstErr())
+	}
+	leader.Kill()
+	follower.Start()
+	c.waitAgreement("unclean", func(v map[int32]partitionView) bool { return v[0].leader == -1 })
+
+	fadm := kadm.NewClient(follower.client(t))
+	_, err = fadm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "unclean.leader.election.enable", Value: kadm.StringPtr("true")}}, "unclean")
+	require.NoError(t, err)
+	c.waitAgreement("unclean", func(v map[int32]partitionView) bool { return v[0].leader == follower.ID })
+
+	got := consumeRecords(t, follower.Addr, "unclean", 10)
+	for i, r := range got {
+		assert.Equal(t, fmt.Sprint(i), string(r.Value))
+	}
+	offsets, err := fadm.ListEndOffsets(ctx, "unclean")
+	require.NoError(t, err)
+	o, _ := offsets.Lookup("unclean", 0)
+	assert.Equal(t, int64(10), o.Offset, "the records only the old leader had are gone")
+}
