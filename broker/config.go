@@ -33,6 +33,7 @@ type Config struct {
 	SessionTimeout                time.Duration // broker.session.timeout.ms: registration lease TTL
 	CleanupPolicy                 string        // log.cleanup.policy
 	CompressionType               string        // compression.type
+	UncleanLeaderElection         bool          // unclean.leader.election.enable
 	ReplicaLagTimeMax             time.Duration // replica.lag.time.max.ms
 	AutoLeaderRebalance           bool          // auto.leader.rebalance.enable
 	LeaderImbalanceCheckInterval  time.Duration // leader.imbalance.check.interval.seconds

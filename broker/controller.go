@@ -46,7 +46,7 @@ func (b *Broker) control(c *metastore.Controllership) {
 	defer tick.Stop()
 	rebalance := time.NewTicker(b.cfg.LeaderImbalanceCheckInterval)
 	defer rebalance.Stop()
-	unclean := func(t metastore.Topic) bool { return t.Configs["unclean.leader.election.enable"] == "true" }
+	unclean := func(t metastore.Topic) bool { return b.cfg.uncleanElection(t.Configs) }
 	for {
 		select {
 		case <-b.ctx.Done():

@@ -66,6 +66,7 @@ var errorTable = []struct {
 	{storage.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
 	{storage.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 	{storage.ErrInvalidRecord, kerr.InvalidRecord},
+	{storage.ErrInvalidTimestamp, kerr.InvalidTimestamp},
 	{storage.ErrClosed, kerr.NotLeaderForPartition},
 }
 

@@ -4,7 +4,8 @@ package broker
 //
 // v3 is the KIP-896 floor and the first with record batch v2 only (magic
 // 0/1 batches are refused with UNSUPPORTED_FOR_MESSAGE_FORMAT). v5:
-// LogStartOffset in the answer. v8: per-partition error messages (KIP-467).
+// LogStartOffset in the answer. v8: per-partition error messages and the
+// refused records (KIP-467).
 // v9+: flexible. v10+: CurrentLeader/NodeEndpoints tags for
 // NOT_LEADER_OR_FOLLOWER (KIP-951; left empty: clients refresh metadata).
 // v13: topics named by id (KIP-516), unknown ids get UNKNOWN_TOPIC_ID.
@@ -14,6 +15,12 @@ package broker
 // answer; acks=1 and acks=-1 are answered once the leader's log has the
 // batch, since this broker is the whole ISR. acks=-1 first checks
 // min.insync.replicas against the ISR (NOT_ENOUGH_REPLICAS).
+//
+// The partition's log applies the topic's configs to each batch, as
+// Kafka's LogValidator: compression.type recompresses batches in another
+// codec, CreateTime timestamps outside message.timestamp.before/after.max.ms
+// are refused with INVALID_TIMESTAMP, and a record without a key in a
+// compacted topic with INVALID_RECORD; the refused records are listed.
 //
 // Transactional batches open (or continue) the producer's transaction on
 // the partition (storage). From v12 on (transactions v2, KIP-890 part 2)
@@ -26,6 +33,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -113,6 +121,16 @@ func failProduce(sp *kmsg.ProduceResponseTopicPartition, err error) {
 	sp.ErrorCode = errorCode(err)
 	sp.ErrorMessage = errorMessage(err)
 	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+	// v8+ (KIP-467): which records of the batch were refused, so a
+	// client can tell them from the rest.
+	var refused *storage.RecordsRefusedError
+	if errors.As(err, &refused) {
+		for _, r := range refused.Records {
+			re := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+			re.RelativeOffset, re.ErrorMessage = r.Index, strPtr(r.Message)
+			sp.ErrorRecords = append(sp.ErrorRecords, re)
+		}
+	}
 }
 
 // produceTo appends one partition's batches and fills in the answer; it

@@ -22,7 +22,7 @@ func TestValidateAllocationsIndependentOfRecordCount(t *testing.T) {
 				b := buildBatch(t, s)
 				var v validator
 				return testing.AllocsPerRun(20, func() {
-					if _, err := v.validate(b, 1<<24); err != nil {
+					if _, _, err := v.validate(b, &recordRules{maxMessageBytes: 1 << 24}); err != nil {
 						t.Fatal(err)
 					}
 				})

@@ -168,66 +168,94 @@ type validator struct {
 	decompressLimit int
 }
 
+// recordRules are the checks of Kafka's LogValidator that depend on the
+// log's config and the leader's clock.
+type recordRules struct {
+	maxMessageBytes int32
+	compact         bool // cleanup.policy has compact: every record needs a key
+	// checkTimestamps is CreateTime: a record timestamp (other than -1)
+	// must lie in [now-beforeMax, now+afterMax].
+	checkTimestamps     bool
+	now                 int64
+	beforeMax, afterMax int64
+}
+
+func newRecordRules(cfg *Config, now int64) recordRules {
+	return recordRules{
+		maxMessageBytes: cfg.MaxMessageBytes,
+		compact:         cfg.Compact,
+		checkTimestamps: cfg.TimestampType == CreateTime,
+		now:             now,
+		beforeMax:       cfg.TimestampBeforeMaxMs,
+		afterMax:        cfg.TimestampAfterMaxMs,
+	}
+}
+
 // validate checks the batch at the start of buf: lengths, magic, size
-// limit, CRC, header consistency and every record's framing. It does not
-// modify buf.
-func (v *validator) validate(buf []byte, maxMessageBytes int32) (batchInfo, error) {
+// limit, CRC, header consistency and every record's framing, key and
+// timestamp. It does not modify buf. It also returns the batch's records
+// section, decompressed (into v.scratch, valid until the next call).
+func (v *validator) validate(buf []byte, rules *recordRules) (batchInfo, []byte, error) {
+	maxMessageBytes := rules.maxMessageBytes
 	if len(buf) < offMagic+1 {
-		return batchInfo{}, fmt.Errorf("%w: %d bytes cannot hold a batch header", ErrCorruptMessage, len(buf))
+		return batchInfo{}, nil, fmt.Errorf("%w: %d bytes cannot hold a batch header", ErrCorruptMessage, len(buf))
 	}
 	if magic := int8(buf[offMagic]); magic != 2 {
 		if magic == 0 || magic == 1 {
-			return batchInfo{}, fmt.Errorf("%w: magic %d", ErrUnsupportedMagic, magic)
+			return batchInfo{}, nil, fmt.Errorf("%w: magic %d", ErrUnsupportedMagic, magic)
 		}
-		return batchInfo{}, fmt.Errorf("%w: unknown magic %d", ErrCorruptMessage, magic)
+		return batchInfo{}, nil, fmt.Errorf("%w: unknown magic %d", ErrCorruptMessage, magic)
 	}
 	length := int32(binary.BigEndian.Uint32(buf[offLength:]))
 	if length < minBatchLength {
-		return batchInfo{}, fmt.Errorf("%w: batch length %d below header size", ErrCorruptMessage, length)
+		return batchInfo{}, nil, fmt.Errorf("%w: batch length %d below header size", ErrCorruptMessage, length)
 	}
 	size := logOverhead + int64(length)
 	if size > int64(len(buf)) {
-		return batchInfo{}, fmt.Errorf("%w: batch of %d bytes truncated to %d", ErrCorruptMessage, size, len(buf))
+		return batchInfo{}, nil, fmt.Errorf("%w: batch of %d bytes truncated to %d", ErrCorruptMessage, size, len(buf))
 	}
 	if size > int64(maxMessageBytes) {
-		return batchInfo{}, fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", ErrMessageTooLarge, size, maxMessageBytes)
+		return batchInfo{}, nil, fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", ErrMessageTooLarge, size, maxMessageBytes)
 	}
 	batch := buf[:size]
 	hdr := parseBatchHeader(batch)
 	if got := batchCRC(batch); got != hdr.crc {
-		return batchInfo{}, fmt.Errorf("%w: crc %08x, batch says %08x", ErrCorruptMessage, got, hdr.crc)
+		return batchInfo{}, nil, fmt.Errorf("%w: crc %08x, batch says %08x", ErrCorruptMessage, got, hdr.crc)
 	}
 	// Kafka's LogValidator rules for client batches.
 	if hdr.recordCount <= 0 || hdr.lastOffsetDelta < 0 || int64(hdr.lastOffsetDelta)+1 != int64(hdr.recordCount) {
-		return batchInfo{}, fmt.Errorf("%w: record count %d with last offset delta %d", ErrInvalidRecord, hdr.recordCount, hdr.lastOffsetDelta)
+		return batchInfo{}, nil, fmt.Errorf("%w: record count %d with last offset delta %d", ErrInvalidRecord, hdr.recordCount, hdr.lastOffsetDelta)
 	}
 	if hdr.hasProducerID() && hdr.baseSequence < 0 {
-		return batchInfo{}, fmt.Errorf("%w: producer %d sent sequence %d", ErrInvalidRecord, hdr.producerID, hdr.baseSequence)
+		return batchInfo{}, nil, fmt.Errorf("%w: producer %d sent sequence %d", ErrInvalidRecord, hdr.producerID, hdr.baseSequence)
 	}
 	records := batch[batchHeaderSize:]
 	if c := hdr.codec(); c != codec.None {
 		if c > codec.Zstd {
-			return batchInfo{}, fmt.Errorf("%w: unknown compression codec %d", ErrCorruptMessage, c)
+			return batchInfo{}, nil, fmt.Errorf("%w: unknown compression codec %d", ErrCorruptMessage, c)
 		}
 		var err error
 		v.scratch, err = codec.DecompressLimit(c, records, v.scratch[:0], v.decompressLimit)
 		if err != nil {
-			return batchInfo{}, fmt.Errorf("%w: %w", ErrCorruptMessage, err)
+			return batchInfo{}, nil, fmt.Errorf("%w: %w", ErrCorruptMessage, err)
 		}
 		records = v.scratch
 	}
-	maxTs, err := checkRecords(records, &hdr)
+	maxTs, err := checkRecords(records, &hdr, rules)
 	if err != nil {
-		return batchInfo{}, err
+		return batchInfo{}, nil, err
 	}
-	return batchInfo{hdr: hdr, size: int(size), maxTimestamp: maxTs}, nil
+	return batchInfo{hdr: hdr, size: int(size), maxTimestamp: maxTs}, records, nil
 }
 
 // checkRecords walks every record, verifying framing, count and offset
-// deltas, and returns the largest record timestamp.
-func checkRecords(records []byte, hdr *batchHeader) (int64, error) {
+// deltas, and the rules' keys and timestamps, and returns the largest
+// record timestamp. Records breaking a rule are all listed in a
+// *RecordsRefusedError, as Kafka's produce response lists them.
+func checkRecords(records []byte, hdr *batchHeader, rules *recordRules) (int64, error) {
 	it := recordIter{data: records}
 	maxTs := int64(-1)
+	var refused *RecordsRefusedError
 	for i := int32(0); i < hdr.recordCount; i++ {
 		rec, err := it.next()
 		if err != nil {
@@ -236,12 +264,43 @@ func checkRecords(records []byte, hdr *batchHeader) (int64, error) {
 		if rec.offsetDelta != i {
 			return 0, fmt.Errorf("%w: record %d has offset delta %d", ErrInvalidRecord, i, rec.offsetDelta)
 		}
-		if ts := hdr.baseTimestamp + rec.timestampDelta; ts > maxTs {
-			maxTs = ts
+		ts := hdr.baseTimestamp + rec.timestampDelta
+		maxTs = max(maxTs, ts)
+		switch {
+		case rules.compact && rec.nullKey:
+			refused = refused.add(ErrInvalidRecord, i, "Compacted topic cannot accept message without key")
+		case rules.checkTimestamps && ts != -1 && !rules.timestampInRange(ts):
+			refused = refused.add(ErrInvalidTimestamp, i, fmt.Sprintf("Timestamp %d of message with offset %d is out of range. The timestamp should be within [%d, %d]",
+				ts, i, satAdd(rules.now, -rules.beforeMax), satAdd(rules.now, rules.afterMax)))
 		}
 	}
 	if it.pos != len(records) {
 		return 0, fmt.Errorf("%w: %d bytes after the last of %d records", ErrCorruptMessage, len(records)-it.pos, hdr.recordCount)
 	}
+	if refused != nil {
+		return 0, refused
+	}
 	return maxTs, nil
+}
+
+// timestampInRange applies message.timestamp.before.max.ms and
+// message.timestamp.after.max.ms; the unsigned differences cannot
+// overflow whatever the producer sent.
+func (r *recordRules) timestampInRange(ts int64) bool {
+	if ts < r.now {
+		return uint64(r.now-ts) <= uint64(r.beforeMax)
+	}
+	return uint64(ts-r.now) <= uint64(r.afterMax)
+}
+
+// satAdd is a+b clamped to the int64 range.
+func satAdd(a, b int64) int64 {
+	s := a + b
+	switch {
+	case b > 0 && s < a:
+		return math.MaxInt64
+	case b < 0 && s > a:
+		return math.MinInt64
+	}
+	return s
 }

@@ -38,7 +38,7 @@ func TestValidateAcceptsAllCodecs(t *testing.T) {
 			s := newSpec(recs(20, 5000)...)
 			s.codec = c
 			var v validator
-			info, err := v.validate(buildBatch(t, s), 1<<20)
+			info, _, err := v.validate(buildBatch(t, s), &recordRules{maxMessageBytes: 1 << 20})
 			require.NoError(t, err)
 			assert.Equal(t, int32(20), info.hdr.recordCount)
 			assert.Equal(t, int64(5019), info.maxTimestamp)
@@ -70,7 +70,7 @@ func FuzzValidateBatch(f *testing.F) {
 			}
 		}
 		v := validator{decompressLimit: 1 << 20}
-		info, err := v.validate(b, 1<<20)
+		info, _, err := v.validate(b, &recordRules{maxMessageBytes: 1 << 20})
 		if err == nil {
 			assert.LessOrEqual(t, info.size, len(b))
 			assert.GreaterOrEqual(t, info.size, batchHeaderSize)

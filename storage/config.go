@@ -1,6 +1,9 @@
 package storage
 
-import "math"
+import (
+	"math"
+	"math/rand/v2"
+)
 
 // TimestampType is message.timestamp.type.
 type TimestampType int8
@@ -24,9 +27,35 @@ type Config struct {
 	SegmentIndexBytes  int32         // segment.index.bytes: roll when an index holds this many bytes
 	MaxMessageBytes    int32         // max.message.bytes: largest batch accepted
 	TimestampType      TimestampType // message.timestamp.type
-	// FileDeleteDelayMs is file.delete.delay.ms. kafkad deletes segment
-	// files at once: readers hold a lock while touching segment files, so
-	// the delay Kafka needs for its lock-free mmap readers buys nothing here.
+	// TimestampBeforeMaxMs and TimestampAfterMaxMs are
+	// message.timestamp.before.max.ms and message.timestamp.after.max.ms:
+	// with CreateTime, a record whose timestamp is further than this in
+	// the past or the future of the leader's clock is refused.
+	TimestampBeforeMaxMs int64
+	TimestampAfterMaxMs  int64
+	// Compression is compression.type: the codec the leader stores
+	// batches with, recompressing those that differ; the zero value,
+	// CompressionProducer, keeps what the producer sent.
+	Compression Compression
+	// GzipLevel, LZ4Level and ZstdLevel are compression.gzip.level,
+	// compression.lz4.level and compression.zstd.level (KIP-390), used
+	// when the leader recompresses.
+	GzipLevel int32
+	LZ4Level  int32
+	ZstdLevel int32
+	// SegmentJitterMs is segment.jitter.ms: each segment draws a random
+	// jitter in [0, min(SegmentJitterMs, SegmentMs)) when it is opened and
+	// rolls that much earlier than segment.ms, so partitions created
+	// together do not all roll at once.
+	SegmentJitterMs int64
+	// Preallocate is preallocate: a new active segment's file is grown to
+	// segment.bytes up front (sparse, as Kafka's setLength) and cut back to
+	// its content when the segment is rolled or the log closed; recovery
+	// after a crash cuts the zero-filled tail.
+	Preallocate bool
+	// FileDeleteDelayMs is file.delete.delay.ms: the files of a segment
+	// that retention or DeleteRecords removed are renamed *.deleted and
+	// deleted this much later (at once when 0).
 	FileDeleteDelayMs int64
 	// CompactOnly is cleanup.policy=compact without delete: as in Kafka,
 	// retention.ms and retention.bytes delete nothing.
@@ -55,6 +84,12 @@ func DefaultConfig() Config {
 		MaxMessageBytes:    1048588,
 		TimestampType:      CreateTime,
 		FileDeleteDelayMs:  60000,
+
+		TimestampBeforeMaxMs: math.MaxInt64,
+		TimestampAfterMaxMs:  math.MaxInt64,
+		GzipLevel:            GzipDefaultLevel,
+		LZ4Level:             LZ4DefaultLevel,
+		ZstdLevel:            ZstdDefaultLevel,
 
 		MinCleanableDirtyRatio: 0.5,
 		MaxCompactionLagMs:     math.MaxInt64,
@@ -86,5 +121,18 @@ func (c Config) normalized() Config {
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = 1048588
 	}
+	c.TimestampBeforeMaxMs = max(c.TimestampBeforeMaxMs, 0)
+	c.TimestampAfterMaxMs = max(c.TimestampAfterMaxMs, 0)
+	c.SegmentJitterMs = max(c.SegmentJitterMs, 0)
 	return c
+}
+
+// randomSegmentJitter draws a new segment's roll jitter, as Kafka's
+// LogConfig.randomSegmentJitter: uniform in [0, min(segment.jitter.ms,
+// segment.ms)).
+func (c *Config) randomSegmentJitter() int64 {
+	if c.SegmentJitterMs <= 0 || c.SegmentMs <= 0 {
+		return 0
+	}
+	return rand.Int64N(min(c.SegmentJitterMs, c.SegmentMs))
 }

@@ -22,6 +22,13 @@
 //	partition.metadata              topic id
 //	.kafka_cleanshutdown            present only between Close and Open
 //	*.tmp                           half-written files, deleted on Open
+//	*.deleted                       files of a removed segment waiting out
+//	                                file.delete.delay.ms; deleted on Open
+//
+// With preallocate, the active segment's .log file is grown to
+// segment.bytes when the segment is created and cut back to its batches
+// when it is rolled or the log closed; after a crash, recovery cuts the
+// zero-filled tail like any torn write.
 //
 // Segment and snapshot files are named by a 20-digit zero-padded offset:
 // a segment's base offset (its first offset), a snapshot's log end offset

@@ -1,6 +1,9 @@
 package storage
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinels the broker maps to Kafka error codes; match with errors.Is.
 var (
@@ -32,3 +35,51 @@ var (
 	// than the caller expects (INCONSISTENT_TOPIC_ID).
 	ErrInconsistentTopicID = errors.New("storage: inconsistent topic id")
 )
+
+// ErrInvalidTimestamp: a CreateTime record timestamp outside
+// message.timestamp.before.max.ms / message.timestamp.after.max.ms of the
+// leader's clock (INVALID_TIMESTAMP).
+var ErrInvalidTimestamp = errors.New("storage: invalid timestamp")
+
+// RecordError is one record refused in a batch, as Kafka's produce
+// response lists it (KIP-467).
+type RecordError struct {
+	Index   int32 // the record's position in its batch
+	Message string
+}
+
+// RecordsRefusedError is a batch refused for records breaking a rule of
+// the log (a record without a key in a compacted topic, a timestamp out
+// of range). It unwraps to ErrInvalidTimestamp when any record's
+// timestamp was refused, else to ErrInvalidRecord, as Kafka answers.
+type RecordsRefusedError struct {
+	Err     error
+	Records []RecordError
+}
+
+func (e *RecordsRefusedError) Error() string {
+	if e.Err == ErrInvalidTimestamp {
+		return "storage: one or more records have been rejected due to invalid timestamp"
+	}
+	n := min(len(e.Records), 3)
+	return fmt.Sprintf("storage: one or more records have been rejected due to %d record errors in total, and only showing the first three errors at most: %v",
+		len(e.Records), e.Records[:n])
+}
+
+func (e *RecordsRefusedError) Unwrap() error { return e.Err }
+
+// add records one refused record, creating e on the first.
+func (e *RecordsRefusedError) add(err error, index int32, msg string) *RecordsRefusedError {
+	if e == nil {
+		e = &RecordsRefusedError{Err: err}
+	}
+	if err == ErrInvalidTimestamp {
+		e.Err = err
+	}
+	e.Records = append(e.Records, RecordError{Index: index, Message: msg})
+	return e
+}
+
+func (r RecordError) String() string {
+	return fmt.Sprintf("RecordError(batchIndex=%d, message='%s')", r.Index, r.Message)
+}

@@ -42,6 +42,7 @@ type Log struct {
 	unflushed int64 // records appended since the last fsync
 	lastFlush time.Time
 	epochs    leaderEpochCache
+	retired   []retiredSegment // files waiting for file.delete.delay.ms
 
 	segMu    sync.RWMutex
 	segments []*LogSegment // ascending base offsets; never empty while open
@@ -143,7 +144,8 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendResult, error) {
 		return AppendResult{}, ErrClosed
 	}
 
-	infos, err := l.validateAll(records, cfg)
+	infos, records, buf, err := l.validateAll(records, cfg, now.UnixMilli())
+	defer putAppendBuf(buf)
 	if err != nil {
 		return AppendResult{}, err
 	}
@@ -261,37 +263,68 @@ func appendTimeOf(appendTime, batchTs int64) int64 {
 }
 
 // validateAll validates each batch of an append and the rules spanning
-// batches. The returned slice is reused by the next call.
-func (l *Log) validateAll(records []byte, cfg Config) ([]batchInfo, error) {
-	infos := l.infos[:0]
+// batches, at the leader's clock now (ms). When compression.type names a
+// codec, batches compressed otherwise are recompressed with it, as
+// Kafka's LogValidator does: the batches to append are then the returned
+// records, built in the pooled buf the caller releases with putAppendBuf
+// once they are written (buf is nil when records is the caller's own).
+// The returned slice of infos is reused by the next call.
+func (l *Log) validateAll(records []byte, cfg Config, now int64) (infos []batchInfo, out []byte, buf *[]byte, err error) {
+	infos = l.infos[:0]
 	defer func() { l.infos = infos[:0] }()
+	rules := newRecordRules(&cfg, now)
+	target, recompress := cfg.Compression.target()
 	for pos := 0; pos < len(records); {
-		info, err := l.validator.validate(records[pos:], cfg.MaxMessageBytes)
+		info, raw, err := l.validator.validate(records[pos:], &rules)
 		if err != nil {
-			return nil, fmt.Errorf("batch at byte %d: %w", pos, err)
+			return nil, nil, buf, fmt.Errorf("batch at byte %d: %w", pos, err)
 		}
 		// Markers come from the transaction coordinator through
 		// AppendMarker, never from clients; Kafka answers INVALID_RECORD.
 		if info.hdr.isControl() {
-			return nil, fmt.Errorf("batch at byte %d: %w: control batch from a client", pos, ErrInvalidRecord)
+			return nil, nil, buf, fmt.Errorf("batch at byte %d: %w: control batch from a client", pos, ErrInvalidRecord)
 		}
 		if info.hdr.isTransactional() && !info.hdr.hasProducerID() {
-			return nil, fmt.Errorf("batch at byte %d: %w: transactional batch without a producer id", pos, ErrInvalidRecord)
+			return nil, nil, buf, fmt.Errorf("batch at byte %d: %w: transactional batch without a producer id", pos, ErrInvalidRecord)
 		}
+		batch := records[pos : pos+info.size]
 		info.pos = pos
+		if recompress && info.hdr.codec() != target && buf == nil {
+			// The first batch to recompress: the ones before it are
+			// copied as they are.
+			buf = getAppendBuf()
+			*buf = append((*buf)[:0], records[:pos]...)
+		}
+		if buf != nil {
+			info.pos = len(*buf)
+			if info.hdr.codec() == target {
+				*buf = append(*buf, batch...)
+			} else if *buf, err = recompressBatch(*buf, batch, raw, target, cfg.level(target)); err != nil {
+				return nil, nil, buf, err
+			}
+			info.size = len(*buf) - info.pos
+			info.hdr = parseBatchHeader((*buf)[info.pos:])
+			if info.size > int(cfg.MaxMessageBytes) {
+				return nil, nil, buf, fmt.Errorf("batch at byte %d: %w: %d bytes once compressed with %s exceed max.message.bytes %d",
+					pos, ErrMessageTooLarge, info.size, target, cfg.MaxMessageBytes)
+			}
+		}
 		infos = append(infos, info)
-		pos += info.size
+		pos += len(batch)
 	}
 	if len(infos) == 0 {
-		return nil, fmt.Errorf("%w: no record batches", ErrInvalidRecord)
+		return nil, nil, buf, fmt.Errorf("%w: no record batches", ErrInvalidRecord)
 	}
 	pid := max(infos[0].hdr.producerID, -1)
 	for i := 1; i < len(infos); i++ {
 		if max(infos[i].hdr.producerID, -1) != pid {
-			return nil, fmt.Errorf("%w: producer ids %d and %d in one append", ErrInvalidRecord, pid, infos[i].hdr.producerID)
+			return nil, nil, buf, fmt.Errorf("%w: producer ids %d and %d in one append", ErrInvalidRecord, pid, infos[i].hdr.producerID)
 		}
 	}
-	return infos, nil
+	if buf != nil {
+		return infos, *buf, buf, nil
+	}
+	return infos, records, nil, nil
 }
 
 func (l *Log) activeSegment() *LogSegment {

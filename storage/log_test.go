@@ -79,7 +79,7 @@ func TestLogAppendTime(t *testing.T) {
 	assert.True(t, h.logAppendTime())
 	assert.Equal(t, now.UnixMilli(), h.maxTimestamp)
 	var v validator
-	_, err = v.validate(data, 1<<20)
+	_, _, err = v.validate(data, &recordRules{maxMessageBytes: 1 << 20})
 	require.NoError(t, err, "crc was recomputed")
 }
 
@@ -92,7 +92,7 @@ func TestCreateTimeMaxTimestampIsRecomputed(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(502), parseBatchHeader(data).maxTimestamp)
 	var v validator
-	_, err = v.validate(data, 1<<20)
+	_, _, err = v.validate(data, &recordRules{maxMessageBytes: 1 << 20})
 	require.NoError(t, err)
 }
 

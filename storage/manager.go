@@ -320,6 +320,9 @@ func (m *Manager) Run(ctx context.Context, retentionCheckInterval time.Duration)
 				if err := l.maybeFlushByTime(now); err != nil {
 					m.logger.Error().Err(err).Str("topic", tp.Topic).Int32("partition", tp.Partition).Msg("flush failed")
 				}
+				if err := l.deleteRetired(now); err != nil {
+					m.logger.Error().Err(err).Str("topic", tp.Topic).Int32("partition", tp.Partition).Msg("deleting retired segment files failed")
+				}
 			})
 		}
 	}

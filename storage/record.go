@@ -19,6 +19,7 @@ var (
 type recordView struct {
 	timestampDelta int64
 	offsetDelta    int32
+	nullKey        bool
 }
 
 // recordIter walks the records section of a (decompressed) batch without
@@ -55,6 +56,9 @@ func (it *recordIter) next() (recordView, error) {
 		return v, errBadVarint
 	}
 	v.offsetDelta = int32(d)
+	if keyLen, _, ok := varint32(rec, p); ok && keyLen == -1 {
+		v.nullKey = true
+	}
 	// key, value: -1 means null.
 	for range 2 {
 		if p, ok = skipBytes(rec, p, true); !ok {

@@ -35,6 +35,9 @@ func (l *Log) load(now time.Time) error {
 	for _, e := range entries {
 		name := e.Name()
 		switch {
+		case strings.HasSuffix(name, deletedSuffix):
+			// Retired before a restart: the delay does not outlive the process.
+			_ = os.Remove(filepath.Join(l.dir, name))
 		case strings.HasSuffix(name, ".tmp"):
 			// An interrupted write-temp-then-rename.
 			_ = os.Remove(filepath.Join(l.dir, name))
@@ -123,7 +126,7 @@ func (l *Log) load(now time.Time) error {
 	}
 
 	if len(l.segments) == 0 {
-		s, err := openSegment(l.dir, max(startOffset, 0), cfg, true, now)
+		s, err := l.newActiveSegment(max(startOffset, 0), cfg, now)
 		if err != nil {
 			return err
 		}
@@ -318,6 +321,8 @@ func (l *Log) recoverSegment(s *LogSegment, cfg Config, inactive bool) (bool, er
 // kept, or "" when its header is sound.
 func checkRecoveredHeader(h *batchHeader, pos, fileSize, next, base int64) string {
 	switch {
+	case h.baseOffset == 0 && h.length == 0 && h.magic == 0:
+		return "zero-filled tail (preallocated segment)"
 	case h.magic != 2:
 		return fmt.Sprintf("magic %d", h.magic)
 	case h.length < minBatchLength || pos+h.size() > fileSize:

@@ -245,7 +245,7 @@ func TestAppendReplicaEveryCodecReadsBack(t *testing.T) {
 			data := readAll(t, follower)
 			var v validator
 			for len(data) > 0 {
-				info, err := v.validate(data, 1<<20)
+				info, _, err := v.validate(data, &recordRules{maxMessageBytes: 1 << 20})
 				require.NoError(t, err)
 				data = data[info.size:]
 			}

@@ -35,7 +35,7 @@ func (l *Log) maybeRollForAppend(size, lastOffset, incomingTs int64, now time.Ti
 	switch {
 	case cur+size > cfg.SegmentBytes,
 		cur+size > math.MaxInt32, // positions in the index are int32
-		waited > cfg.SegmentMs,
+		waited > cfg.SegmentMs-s.rollJitterMs,
 		s.index.file.isFull(),
 		s.timeIndex.file.isFull(),
 		!checkRelative(s.baseOffset, lastOffset):
@@ -60,7 +60,7 @@ func (l *Log) MaybeRoll(now time.Time) error {
 		return nil
 	}
 	born := max(s.rollingBasedTimestamp, s.created.UnixMilli())
-	if now.UnixMilli()-born > cfg.SegmentMs {
+	if now.UnixMilli()-born > cfg.SegmentMs-s.rollJitterMs {
 		return l.roll(now)
 	}
 	return nil
@@ -79,7 +79,7 @@ func (l *Log) roll(now time.Time) error {
 		return err
 	}
 	cfg := l.cfg.Load().eff
-	s, err := openSegment(l.dir, base, cfg, true, now)
+	s, err := l.newActiveSegment(base, cfg, now)
 	if err != nil {
 		return err
 	}
@@ -94,6 +94,20 @@ func (l *Log) roll(now time.Time) error {
 	}
 	l.logger.Debug().Int64("offset", base).Msg("rolled segment")
 	return nil
+}
+
+// newActiveSegment creates the segment at base that takes appends next,
+// preallocated when the config says so.
+func (l *Log) newActiveSegment(base int64, cfg Config, now time.Time) (*LogSegment, error) {
+	s, err := openSegment(l.dir, base, cfg, true, now)
+	if err != nil || !cfg.Preallocate {
+		return s, err
+	}
+	if err := s.preallocate(cfg.SegmentBytes); err != nil {
+		_ = s.remove()
+		return nil, err
+	}
+	return s, nil
 }
 
 // DeleteRecordsBefore moves the log start offset to offset (never back)
@@ -200,8 +214,9 @@ func (l *Log) deleteSegments(n int, reason string) error {
 	l.segments = slices.Clone(l.segments[n:])
 	l.segMu.Unlock()
 	var errs []error
+	now, delay := time.Now(), l.cfg.Load().eff.FileDeleteDelayMs
 	for _, s := range victims {
-		if err := s.remove(); err != nil {
+		if err := l.retireSegment(s, now, delay); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -44,6 +44,8 @@ type LogSegment struct {
 	nextOffset               int64 // offset after the last batch
 	rollingBasedTimestamp    int64 // first batch's maxTimestamp, -1 when empty
 	created                  time.Time
+	rollJitterMs             int64 // segment.jitter.ms draw: rolls this much before segment.ms
+	preallocated             bool  // the file was grown to segment.bytes; trim on becoming inactive
 	lastModified             time.Time
 	bytesSinceLastIndexEntry int64
 	// txnIndexTorn: the .txnindex held bytes that were not valid entries.
@@ -73,6 +75,7 @@ func openSegment(dir string, baseOffset int64, cfg Config, create bool, now time
 		nextOffset:            baseOffset,
 		rollingBasedTimestamp: -1,
 		created:               now,
+		rollJitterMs:          cfg.randomSegmentJitter(),
 		lastModified:          now,
 	}
 	st, err := f.Stat()
@@ -214,7 +217,26 @@ func (s *LogSegment) onBecomeInactive() error {
 	if err := s.timeIndex.maybeAppend(ts, off, true); err != nil {
 		return err
 	}
+	if s.preallocated {
+		// Cut the unused preallocated tail before the fsync, so only an
+		// active segment can ever end in zeros.
+		if err := s.log.Truncate(s.size.Load()); err != nil {
+			return fmt.Errorf("storage: trim preallocated segment %d: %w", s.baseOffset, err)
+		}
+		s.preallocated = false
+	}
 	return s.flush()
+}
+
+// preallocate grows a new, empty segment's file to n bytes as Kafka's
+// preallocate does (RandomAccessFile.setLength: sparse where the file
+// system allows). The segment's size stays its content's.
+func (s *LogSegment) preallocate(n int64) error {
+	if err := s.log.Truncate(n); err != nil {
+		return fmt.Errorf("storage: preallocate segment %d: %w", s.baseOffset, err)
+	}
+	s.preallocated = true
+	return nil
 }
 
 func (s *LogSegment) flush() error {
@@ -237,7 +259,7 @@ func (s *LogSegment) close() error {
 // remove closes and deletes the segment's files.
 func (s *LogSegment) remove() error {
 	err := s.close()
-	for _, p := range []string{s.log.Name(), s.index.file.path, s.timeIndex.file.path, s.txnIndex.path} {
+	for _, p := range s.filePaths() {
 		if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 			err = errors.Join(err, fmt.Errorf("storage: remove %s: %w", p, rerr))
 		}

@@ -155,7 +155,7 @@ func TestMarkerBatchFormat(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, Marker{ProducerID: 7, ProducerEpoch: 3, Commit: commit, CoordinatorEpoch: 0x01020304}, mk)
 		// The record framing passes the checks a client batch gets.
-		_, err = checkRecords(b[batchHeaderSize:], &h)
+		_, err = checkRecords(b[batchHeaderSize:], &h, &recordRules{})
 		require.NoError(t, err)
 	}
 }

@@ -58,6 +58,14 @@ func brokerConfig(cfg Config) broker.Config {
 	b.Log.SegmentIndexBytes = cfg.LogIndexSizeMaxBytes
 	b.Log.MaxMessageBytes = cfg.MessageMaxBytes
 	b.Log.FileDeleteDelayMs = cfg.LogSegmentDeleteDelayMs
+	b.Log.TimestampBeforeMaxMs = cfg.LogMessageTimestampBeforeMaxMs
+	b.Log.TimestampAfterMaxMs = cfg.LogMessageTimestampAfterMaxMs
+	b.Log.SegmentJitterMs = cfg.LogRollJitterMs
+	b.Log.Preallocate = cfg.LogPreallocate
+	b.Log.GzipLevel = cfg.CompressionGzipLevel
+	b.Log.LZ4Level = cfg.CompressionLZ4Level
+	b.Log.ZstdLevel = cfg.CompressionZstdLevel
+	b.UncleanLeaderElection = cfg.UncleanLeaderElectionEnable
 	b.Log.TimestampType = storage.CreateTime
 	if cfg.LogMessageTimestampType == "LogAppendTime" {
 		b.Log.TimestampType = storage.LogAppendTime

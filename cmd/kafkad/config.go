@@ -71,6 +71,16 @@ type Config struct {
 	CompressionType           string        // compression.type
 	LogSegmentDeleteDelayMs   int64         // log.segment.delete.delay.ms (alias file.delete.delay.ms)
 
+	// Defaults of the topic configs that act on append.
+	LogMessageTimestampBeforeMaxMs int64 // log.message.timestamp.before.max.ms
+	LogMessageTimestampAfterMaxMs  int64 // log.message.timestamp.after.max.ms
+	LogRollJitterMs                int64 // log.roll.jitter.ms, else log.roll.jitter.hours
+	LogPreallocate                 bool  // log.preallocate
+	CompressionGzipLevel           int32 // compression.gzip.level
+	CompressionLZ4Level            int32 // compression.lz4.level
+	CompressionZstdLevel           int32 // compression.zstd.level
+	UncleanLeaderElectionEnable    bool  // unclean.leader.election.enable
+
 	LogCleanerEnable              bool    // log.cleaner.enable
 	LogCleanerThreads             int32   // log.cleaner.threads
 	LogCleanerBackoffMs           int64   // log.cleaner.backoff.ms
@@ -149,6 +159,7 @@ type builder struct {
 	cfg                     Config
 	logDirs, logDir         []string
 	rollMs, rollHours       *int64
+	jitterMs, jitterHours   *int64
 	retMs, retMin, retHours *int64
 	flushMs                 *int64
 	advertised              []Listener
@@ -215,6 +226,24 @@ var options = []option{
 		set: setCleanupPolicy},
 	{key: "compression.type", def: "producer", doc: "producer (keep what the producer sent), uncompressed, gzip, snappy, lz4 or zstd",
 		set: oneOfField(func(b *builder) *string { return &b.cfg.CompressionType }, "producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")},
+	{key: "log.message.timestamp.before.max.ms", def: strconv.FormatInt(math.MaxInt64, 10), doc: "with CreateTime, refuse records timestamped further than this many ms behind the broker's clock",
+		set: intField(64, 0, func(b *builder) *int64 { return &b.cfg.LogMessageTimestampBeforeMaxMs })},
+	{key: "log.message.timestamp.after.max.ms", def: strconv.FormatInt(math.MaxInt64, 10), doc: "with CreateTime, refuse records timestamped further than this many ms ahead of the broker's clock",
+		set: intField(64, 0, func(b *builder) *int64 { return &b.cfg.LogMessageTimestampAfterMaxMs })},
+	{key: "log.roll.jitter.ms", defDoc: "log.roll.jitter.hours", doc: "each segment rolls a random time up to this many ms before log.roll.ms",
+		set: optionalLong(0, func(b *builder) **int64 { return &b.jitterMs })},
+	{key: "log.roll.jitter.hours", def: "0", doc: "log.roll.jitter.ms in hours",
+		set: optionalLong(0, func(b *builder) **int64 { return &b.jitterHours })},
+	{key: "log.preallocate", def: "false", doc: "grow a new segment file to log.segment.bytes up front",
+		set: boolField(func(b *builder) *bool { return &b.cfg.LogPreallocate })},
+	{key: "compression.gzip.level", def: "-1", doc: "gzip level (1-9, -1 the default) when the broker recompresses to gzip",
+		set: levelField(1, 9, true, func(b *builder) *int32 { return &b.cfg.CompressionGzipLevel })},
+	{key: "compression.lz4.level", def: "9", doc: "lz4 level (1-17) when the broker recompresses to lz4",
+		set: levelField(1, 17, false, func(b *builder) *int32 { return &b.cfg.CompressionLZ4Level })},
+	{key: "compression.zstd.level", def: "3", doc: "zstd level (-131072-22) when the broker recompresses to zstd",
+		set: levelField(-131072, 22, false, func(b *builder) *int32 { return &b.cfg.CompressionZstdLevel })},
+	{key: "unclean.leader.election.enable", def: "false", doc: "when no in-sync replica of a partition is live, elect an out-of-sync one (records may be lost)",
+		set: boolField(func(b *builder) *bool { return &b.cfg.UncleanLeaderElectionEnable })},
 	{key: "log.segment.delete.delay.ms", aliases: []string{"file.delete.delay.ms"}, def: "60000", doc: "wait this long before deleting a removed segment's files",
 		set: intField(64, 0, func(b *builder) *int64 { return &b.cfg.LogSegmentDeleteDelayMs })},
 	{key: "log.cleaner.enable", def: "true", doc: "run the log cleaner, which compacts topics whose cleanup.policy has compact",
@@ -462,14 +491,12 @@ func build(values map[string]string) (Config, error) {
 	if b.logDirs != nil {
 		c.LogDirs = b.logDirs
 	}
-	if b.rollMs != nil {
-		c.LogRollMs = *b.rollMs
-	} else {
-		ms, fits := mulNoOverflow(*b.rollHours, int64(time.Hour/time.Millisecond))
-		if !fits {
-			return Config{}, fmt.Errorf("log.roll.hours: %w: %d hours overflows", ErrInvalidValue, *b.rollHours)
-		}
-		c.LogRollMs = ms
+	var err error
+	if c.LogRollMs, err = msOrHours(b.rollMs, b.rollHours, "log.roll.hours"); err != nil {
+		return Config{}, err
+	}
+	if c.LogRollJitterMs, err = msOrHours(b.jitterMs, b.jitterHours, "log.roll.jitter.hours"); err != nil {
+		return Config{}, err
 	}
 	if err := b.resolveRetention(); err != nil {
 		return Config{}, err
@@ -482,6 +509,18 @@ func build(values map[string]string) (Config, error) {
 		return Config{}, err
 	}
 	return *c, nil
+}
+
+// msOrHours resolves a Kafka *.ms key over its *.hours twin (hoursKey).
+func msOrHours(ms, hours *int64, hoursKey string) (int64, error) {
+	if ms != nil {
+		return *ms, nil
+	}
+	v, fits := mulNoOverflow(*hours, int64(time.Hour/time.Millisecond))
+	if !fits {
+		return 0, fmt.Errorf("%s: %w: %d hours overflows", hoursKey, ErrInvalidValue, *hours)
+	}
+	return v, nil
 }
 
 func mulNoOverflow(a, b int64) (int64, bool) {
@@ -709,6 +748,21 @@ func intField[T int16 | int32 | int64](bits int, min int64, field func(*builder)
 		n, err := parseInt(v, bits, min)
 		*field(b) = T(n)
 		return err
+	}
+}
+
+// levelField sets a compression level in [lo, hi], or -1 when minusOne.
+func levelField(lo, hi int64, minusOne bool, field func(*builder) *int32) func(*builder, string) error {
+	return func(b *builder, v string) error {
+		n, err := parseInt(v, 32, math.MinInt32)
+		if err != nil {
+			return err
+		}
+		if (n < lo || n > hi) && !(minusOne && n == -1) {
+			return fmt.Errorf("%w: level %d is not in [%d, %d]", ErrInvalidValue, n, lo, hi)
+		}
+		*field(b) = int32(n)
+		return nil
 	}
 }
 

@@ -330,14 +330,18 @@ func TestBadValues(t *testing.T) {
 	}
 }
 
-func TestCleanupPolicyCompactWarns(t *testing.T) {
+func TestCleanupPolicy(t *testing.T) {
 	c := mustLoad(t, "--log.cleanup.policy=compact, delete")
 	assert.Equal(t, "compact,delete", c.LogCleanupPolicy)
-	require.Len(t, c.Warnings, 1)
-	assert.Contains(t, c.Warnings[0], "compact")
+	assert.Empty(t, c.Warnings, "compaction is implemented: nothing to warn about")
 	assert.False(t, brokerConfig(c).Log.CompactOnly, "with delete, retention applies")
-	assert.True(t, brokerConfig(mustLoad(t, "--log.cleanup.policy=compact")).Log.CompactOnly, "compact alone: no retention")
-	assert.False(t, brokerConfig(mustLoad(t)).Log.CompactOnly)
+	assert.True(t, brokerConfig(c).Log.Compact, "with compact, the cleaner compacts")
+	compact := brokerConfig(mustLoad(t, "--log.cleanup.policy=compact")).Log
+	assert.True(t, compact.CompactOnly, "compact alone: no retention")
+	assert.True(t, compact.Compact)
+	def := brokerConfig(mustLoad(t)).Log
+	assert.False(t, def.CompactOnly)
+	assert.False(t, def.Compact)
 }
 
 func TestParseListeners(t *testing.T) {
@@ -545,4 +549,35 @@ func FuzzParseProperties(f *testing.F) {
 			assert.Equal(t, props[i].value, again[i].value)
 		}
 	})
+}
+
+// The broker defaults of the topic configs that act on append reach the
+// broker's log defaults; log.roll.jitter.ms wins over .hours.
+func TestAppendRuleDefaults(t *testing.T) {
+	b := brokerConfig(mustLoad(t))
+	assert.Equal(t, int64(math.MaxInt64), b.Log.TimestampBeforeMaxMs)
+	assert.Equal(t, int64(math.MaxInt64), b.Log.TimestampAfterMaxMs)
+	assert.Equal(t, int64(0), b.Log.SegmentJitterMs)
+	assert.False(t, b.Log.Preallocate)
+	assert.Equal(t, []int32{-1, 9, 3}, []int32{b.Log.GzipLevel, b.Log.LZ4Level, b.Log.ZstdLevel})
+	assert.False(t, b.UncleanLeaderElection)
+
+	b = brokerConfig(mustLoad(t, "--log.message.timestamp.before.max.ms=1000", "--log.message.timestamp.after.max.ms=2000",
+		"--log.roll.jitter.hours=2", "--log.preallocate=true", "--compression.gzip.level=9", "--compression.lz4.level=1",
+		"--compression.zstd.level=-7", "--unclean.leader.election.enable=TRUE", "--compression.type=zstd"))
+	assert.Equal(t, int64(1000), b.Log.TimestampBeforeMaxMs)
+	assert.Equal(t, int64(2000), b.Log.TimestampAfterMaxMs)
+	assert.Equal(t, int64(2*3600*1000), b.Log.SegmentJitterMs)
+	assert.True(t, b.Log.Preallocate)
+	assert.Equal(t, []int32{9, 1, -7}, []int32{b.Log.GzipLevel, b.Log.LZ4Level, b.Log.ZstdLevel})
+	assert.True(t, b.UncleanLeaderElection)
+	assert.Equal(t, "zstd", b.CompressionType)
+
+	b = brokerConfig(mustLoad(t, "--log.roll.jitter.hours=2", "--log.roll.jitter.ms=500"))
+	assert.Equal(t, int64(500), b.Log.SegmentJitterMs)
+
+	for _, flag := range []string{"--compression.gzip.level=0", "--compression.lz4.level=18", "--compression.zstd.level=23", "--log.message.timestamp.after.max.ms=-1"} {
+		_, err := load(t, flag)
+		assert.ErrorIs(t, err, ErrInvalidValue, flag)
+	}
 }

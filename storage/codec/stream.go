@@ -101,17 +101,7 @@ var gzipWriters = sync.Pool{New: func() any {
 func gzipCompress(src, dst []byte) ([]byte, error) {
 	w := gzipWriters.Get().(*gzipWriter)
 	defer gzipWriters.Put(w)
-	w.out.b = dst
-	w.zw.Reset(&w.out)
-	if _, err := w.zw.Write(src); err != nil {
-		return dst, fmt.Errorf("codec: gzip: %w", err)
-	}
-	if err := w.zw.Close(); err != nil {
-		return dst, fmt.Errorf("codec: gzip: %w", err)
-	}
-	out := w.out.b
-	w.out.b = nil
-	return out, nil
+	return w.compress(src, dst)
 }
 
 type lz4Writer struct {
@@ -131,15 +121,5 @@ var lz4Writers = sync.Pool{New: func() any {
 func lz4Compress(src, dst []byte) ([]byte, error) {
 	w := lz4Writers.Get().(*lz4Writer)
 	defer lz4Writers.Put(w)
-	w.out.b = dst
-	w.zw.Reset(&w.out)
-	if _, err := w.zw.Write(src); err != nil {
-		return dst, fmt.Errorf("codec: lz4: %w", err)
-	}
-	if err := w.zw.Close(); err != nil {
-		return dst, fmt.Errorf("codec: lz4: %w", err)
-	}
-	out := w.out.b
-	w.out.b = nil
-	return out, nil
+	return w.compress(src, dst)
 }
