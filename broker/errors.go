@@ -67,6 +67,8 @@ var errorTable = []struct {
 	{storage.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 	{storage.ErrInvalidRecord, kerr.InvalidRecord},
 	{storage.ErrClosed, kerr.NotLeaderForPartition},
+	{storage.ErrLogDirNotFound, kerr.LogDirNotFound},
+	{storage.ErrReplicaNotAvailable, kerr.ReplicaNotAvailable},
 }
 
 // errorCode returns the Kafka error code for err (0 for nil). Anything not
