@@ -314,3 +314,63 @@ func TestAlterReplicaLogDirsErrors(t *testing.T) {
 	assert.Equal(t, current, p.Dir)
 	assert.False(t, p.IsFuture)
 }
+
+// TestLogDirMoveSurvivesKill kills the broker (SIGKILL) right after
+// AlterReplicaLogDirs started a move: after the restart the move is
+// resumed or found complete, the replica ends in the new dir with no
+// future or old directory left, and every acknowledged record is there
+// once, in order.
+func TestLogDirMoveSurvivesKill(t *testing.T) {
+	const topic, n = "killed-move", 20000
+	k, dirs := startTwoDirKafkad(t)
+	ctx := context.Background()
+	adm := kadm.NewClient(k.client(t))
+	_, err := adm.CreateTopic(ctx, 1, 1, nil, topic)
+	require.NoError(t, err)
+	cl := k.client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	pad := strings.Repeat("x", 1000)
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = &kgo.Record{Topic: topic, Partition: 0, Value: []byte(strconv.Itoa(i) + " " + pad)}
+	}
+	require.NoError(t, cl.ProduceSync(ctx, recs...).FirstErr())
+	from, to := dirs[0], dirs[1]
+	if len(partitionDirs(t, from, topic)) == 0 {
+		from, to = to, from
+	}
+
+	var req kadm.AlterReplicaLogDirsReq
+	req.Add(to, kadm.TopicsSet{topic: {0: {}}})
+	resp, err := adm.AlterBrokerReplicaLogDirs(ctx, 1, req)
+	require.NoError(t, err)
+	resp.Each(func(r kadm.AlterReplicaLogDirsResponse) { require.NoError(t, r.Err) })
+	k.Kill()
+	futures, _ := filepath.Glob(filepath.Join(to, topic+"-0.*-future"))
+	t.Logf("killed with future logs %v", futures)
+
+	k.Start()
+	adm = kadm.NewClient(k.client(t))
+	require.Eventually(t, func() bool {
+		d, err := adm.DescribeAllLogDirs(ctx, nil)
+		if err != nil {
+			return false
+		}
+		var where []string
+		d.Each(func(ld kadm.DescribedLogDir) {
+			if p, ok := ld.Topics[topic][0]; ok && !p.IsFuture {
+				where = append(where, ld.Dir)
+			}
+		})
+		return len(where) == 1 && where[0] == to
+	}, 30*time.Second, 100*time.Millisecond)
+	require.Eventually(t, func() bool {
+		left, _ := filepath.Glob(filepath.Join(to, topic+"-0.*"))
+		return len(partitionDirs(t, from, topic)) == 0 && len(left) == 0
+	}, 10*time.Second, 50*time.Millisecond)
+
+	got := javaConsumeAll(t, k, topic, n)
+	require.Len(t, got, n)
+	for i, r := range got {
+		require.Equal(t, strconv.Itoa(i)+" "+pad, string(r.Value), "record at offset %d", r.Offset)
+	}
+}

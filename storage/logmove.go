@@ -339,12 +339,19 @@ func (m *Manager) copyStep(cur *Log, mv *logMove, maxBytes int32) (caughtUp bool
 	if len(data) < 8 {
 		return false, nil
 	}
-	if base := int64(binary.BigEndian.Uint64(data)); base != leo {
-		// The current log's start went past the future log's end
-		// (retention, DeleteRecords): start the future log over.
+	if base := int64(binary.BigEndian.Uint64(data)); base < leo {
+		// The batch holding the current log's start began before the
+		// future log's end, which is then inside a batch: start over.
 		return false, m.resetFuture(cur, mv)
 	}
+	// A batch past the future log's end is a gap: compaction dropped
+	// whole batches (AppendReplica takes it, as a follower does), or the
+	// current log's start went past the future log's end (retention,
+	// DeleteRecords), and when AppendReplica refuses that, start over.
 	_, err = fut.AppendReplica(data)
+	if errors.Is(err, ErrOffsetMismatch) {
+		return false, m.resetFuture(cur, mv)
+	}
 	return false, err
 }
 
