@@ -310,7 +310,8 @@ func (m *Manager) runMove(ctx context.Context, ml *managedLog, cur *Log, mv *log
 
 // copyStep brings the future log one read closer to the current log:
 // it follows the current log's truncations and log start offset, then
-// appends up to maxBytes. caughtUp reports that nothing was left.
+// appends up to maxBytes. caughtUp reports that it reached the current
+// log's end as of the read.
 func (m *Manager) copyStep(cur *Log, mv *logMove, maxBytes int32) (caughtUp bool, err error) {
 	fut := mv.futureLog()
 	if err := followTruncation(cur, fut); err != nil {
@@ -321,10 +322,8 @@ func (m *Manager) copyStep(cur *Log, mv *logMove, maxBytes int32) (caughtUp bool
 		// Truncated below the future log's start.
 		return false, m.resetFuture(cur, mv)
 	}
-	if curLSO > fut.LogStartOffset() && curLSO <= leo {
-		if _, err := fut.DeleteRecordsBefore(curLSO); err != nil {
-			return false, err
-		}
+	if err := followStart(cur, fut); err != nil {
+		return false, err
 	}
 	if leo == curLEO {
 		return true, nil
@@ -348,11 +347,27 @@ func (m *Manager) copyStep(cur *Log, mv *logMove, maxBytes int32) (caughtUp bool
 	// whole batches (AppendReplica takes it, as a follower does), or the
 	// current log's start went past the future log's end (retention,
 	// DeleteRecords), and when AppendReplica refuses that, start over.
-	_, err = fut.AppendReplica(data)
-	if errors.Is(err, ErrOffsetMismatch) {
+	if _, err = fut.AppendReplica(data); errors.Is(err, ErrOffsetMismatch) {
 		return false, m.resetFuture(cur, mv)
 	}
-	return false, err
+	if err == nil {
+		err = followStart(cur, fut)
+	}
+	// Reaching the end the current log had at the read is caught up
+	// enough: completeMove copies what came since under the log's lock,
+	// as a steady producer never lets the two ends meet outside it.
+	return err == nil && NextOffset(data) >= curLEO, err
+}
+
+// followStart moves the future log's start up to the current log's once
+// the future log reaches it.
+func followStart(cur, fut *Log) error {
+	lso := cur.LogStartOffset()
+	if lso <= fut.LogStartOffset() || lso > fut.LogEndOffset() {
+		return nil
+	}
+	_, err := fut.DeleteRecordsBefore(lso)
+	return err
 }
 
 // followTruncation cuts the future log where it stops agreeing with the
@@ -412,11 +427,10 @@ func (m *Manager) completeMove(cur *Log, mv *logMove) error {
 	}
 	// Appends wait on cur.mu, so this ends.
 	for {
-		caughtUp, err := m.copyStep(cur, mv, moveCopyBytes)
-		if err != nil {
+		if _, err := m.copyStep(cur, mv, moveCopyBytes); err != nil {
 			return err
 		}
-		if caughtUp {
+		if cur.LogEndOffset() == mv.futureLog().LogEndOffset() {
 			break
 		}
 	}
