@@ -68,6 +68,7 @@ type logMove struct {
 	future *Log
 
 	cancel  context.CancelFunc
+	doomed  string        // the old directory, once swapped: removed last
 	abandon chan struct{} // closed to stop and delete the future log
 	done    chan struct{} // closed when the goroutine has returned
 }
@@ -148,9 +149,7 @@ func (m *Manager) AlterLogDir(tp TopicPartition, logDir string) error {
 			return nil
 		}
 		// Kafka drops the future log when the destination changes.
-		close(mv.abandon)
-		mv.cancel()
-		ml.move = nil
+		ml.abandonMoveLocked()
 	}
 	if ml.logDir == abs {
 		return nil
@@ -210,10 +209,8 @@ func (m *Manager) startMove(ml *managedLog, tp TopicPartition, destDir string, f
 func (m *Manager) abandonMove(tp TopicPartition) {
 	m.mu.Lock()
 	var mv *logMove
-	if ml, ok := m.logs[tp]; ok && ml.move != nil {
-		mv, ml.move = ml.move, nil
-		close(mv.abandon)
-		mv.cancel()
+	if ml, ok := m.logs[tp]; ok {
+		mv = ml.abandonMoveLocked()
 	}
 	m.mu.Unlock()
 	if mv != nil {
@@ -231,6 +228,19 @@ func (m *Manager) stopMoves() {
 	}
 	m.mu.RUnlock()
 	m.moves.Wait()
+}
+
+// abandonMoveLocked tells the move's goroutine, if one runs, to stop and
+// delete the future log; the caller holds m.mu and waits on the returned
+// move's done after releasing it.
+func (ml *managedLog) abandonMoveLocked() *logMove {
+	mv := ml.move
+	if mv != nil {
+		ml.move = nil
+		close(mv.abandon)
+		mv.cancel()
+	}
+	return mv
 }
 
 func (mv *logMove) futureLog() *Log {
@@ -283,6 +293,9 @@ func (m *Manager) runMove(ctx context.Context, ml *managedLog, cur *Log, mv *log
 				}
 				m.mu.Unlock()
 				logger.Info().Str("log_dir", mv.destDir).Str("dir", cur.Dir()).Msg("moved replica to another log dir")
+				if err := os.RemoveAll(mv.doomed); err != nil {
+					logger.Warn().Err(err).Str("dir", mv.doomed).Msg("cannot remove a moved replica's old directory")
+				}
 				return
 			}
 		}
@@ -415,7 +428,8 @@ func (m *Manager) resetFuture(cur *Log, mv *logMove) error {
 // completeMove finishes the move under the current log's lock: copy the
 // last batches, close the future log, rename the directories and reopen
 // the Log on the new one. Readers are kept out only while the segments
-// are exchanged.
+// are exchanged. The old directory, renamed to a -delete name, is left
+// in mv.doomed for the caller to remove outside the lock.
 func (m *Manager) completeMove(cur *Log, mv *logMove) error {
 	cur.mu.Lock()
 	defer cur.mu.Unlock()
@@ -475,11 +489,7 @@ func (m *Manager) completeMove(cur *Log, mv *logMove) error {
 		return m.undoMove(mv, oldDir, doomed, final, futDir, err)
 	}
 	cur.adopt(nl)
-	go func() {
-		if err := os.RemoveAll(doomed); err != nil {
-			m.logger.Warn().Err(err).Str("dir", doomed).Msg("cannot remove a moved replica's old directory")
-		}
-	}()
+	mv.doomed = doomed
 	return nil
 }
 

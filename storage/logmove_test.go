@@ -380,3 +380,46 @@ func TestDescribeLogDirs(t *testing.T) {
 	m.mu.Unlock()
 	require.NoError(t, fut.Close())
 }
+
+// TestAlterLogDirRetargetAndDelete: a second AlterLogDir to another dir
+// wins over a running move, leaving no future log behind; deleting a
+// partition in the middle of its move's swap removes every directory of
+// it.
+func TestAlterLogDirRetargetAndDelete(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	m := newTestManager(t, dirs)
+	tp := TopicPartition{"retarget", 0}
+	l, err := m.GetOrCreate(tp, testTopicID, testConfig())
+	require.NoError(t, err)
+	fillForMove(t, l)
+	want := stateOf(t, l)
+
+	require.NoError(t, m.AlterLogDir(tp, dirs[1]))
+	require.NoError(t, m.AlterLogDir(tp, dirs[2]))
+	waitMoved(t, m, tp, dirs[2])
+	assert.Equal(t, want, stateOf(t, l))
+	require.Eventually(t, func() bool {
+		return len(entries(t, dirs[0])) == 2 && len(entries(t, dirs[1])) == 2
+	}, 5*time.Second, 5*time.Millisecond, "%v %v", entries(t, dirs[0]), entries(t, dirs[1]))
+
+	reached, release := make(chan struct{}), make(chan struct{})
+	crashAt = func(s string) bool {
+		if s == "caught-up" {
+			close(reached)
+			<-release
+		}
+		return false
+	}
+	t.Cleanup(func() { crashAt = nil })
+	require.NoError(t, m.AlterLogDir(tp, dirs[0]))
+	<-reached
+	deleted := make(chan error)
+	go func() { deleted <- m.Delete(tp) }()
+	close(release)
+	require.NoError(t, <-deleted)
+	_, ok := m.Get(tp)
+	assert.False(t, ok)
+	for _, d := range dirs {
+		require.Eventually(t, func() bool { return len(entries(t, d)) == 2 }, 5*time.Second, 5*time.Millisecond, "%s: %v", d, entries(t, d))
+	}
+}

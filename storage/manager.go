@@ -294,6 +294,7 @@ func (m *Manager) Delete(tp TopicPartition) error {
 		return nil
 	}
 	delete(m.logs, tp)
+	mv := ml.abandonMoveLocked() // one started since abandonMove
 	cerr := ml.log.Close()
 	dir := ml.log.Dir()
 	doomed := fmt.Sprintf("%s.%d%s", dir, time.Now().UnixNano(), deleteSuffix)
@@ -301,6 +302,9 @@ func (m *Manager) Delete(tp TopicPartition) error {
 		doomed = dir
 	}
 	m.mu.Unlock()
+	if mv != nil {
+		<-mv.done
+	}
 	if err := os.RemoveAll(doomed); err != nil {
 		return errors.Join(cerr, fmt.Errorf("storage: remove log dir: %w", err))
 	}
