@@ -14,11 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkad/kafkad/controller/embedetcd"
 )
 
 // The log dir tools' main classes (kafka-log-dirs.sh,
@@ -372,5 +375,102 @@ func TestLogDirMoveSurvivesKill(t *testing.T) {
 	require.Len(t, got, n)
 	for i, r := range got {
 		require.Equal(t, strconv.Itoa(i)+" "+pad, string(r.Value), "record at offset %d", r.Offset)
+	}
+}
+
+// TestFollowerLogDirMoveUnderAcksAll moves a follower's replica to its
+// other log dir while an acks=all producer writes to the partition
+// (RF=2, min.insync.replicas=2, so every acknowledged record is on the
+// follower): the follower stays in the ISR, and after the leader shuts
+// down the moved replica leads with every acknowledged record once, in
+// order.
+func TestFollowerLogDirMoveUnderAcksAll(t *testing.T) {
+	const topic = "follower-move"
+	etcd := embedetcd.StartTest(t, zerolog.Nop())
+	c := &cluster{t: t}
+	dirs := map[int32][]string{}
+	for id := int32(1); id <= 2; id++ {
+		dirs[id] = []string{t.TempDir(), t.TempDir()}
+		c.brokers = append(c.brokers, startKafkad(t, brokerOpts{etcdEndpoints: etcd.Endpoints(), id: id, extra: []string{
+			"--log.dirs=" + strings.Join(dirs[id], ","),
+			"--broker.session.timeout.ms=3000", "--replica.lag.time.max.ms=5000",
+		}}))
+	}
+	c.waitBrokers(2)
+	ctx := context.Background()
+	adm := kadm.NewClient(c.client(t))
+	resp, err := adm.CreateTopic(ctx, 1, 2, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic)
+	require.NoError(t, err)
+	require.NoError(t, resp.Err)
+	view := c.waitAgreement(topic, func(v map[int32]partitionView) bool { return v[0].leader > 0 && v[0].isr == "[1 2]" })
+	leader := view[0].leader
+	follower := 3 - leader
+
+	producer := c.client(t, kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
+	var acked atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			n := int(acked.Load())
+			recs := make([]*kgo.Record, 20)
+			for i := range recs {
+				recs[i] = kgo.StringRecord(strconv.Itoa(n + i))
+			}
+			if err := producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+				t.Errorf("produce during the move: %v", err)
+				return
+			}
+			acked.Add(int64(len(recs)))
+		}
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		wg.Wait()
+	})
+	require.Eventually(t, func() bool { return acked.Load() >= 2000 }, 30*time.Second, 10*time.Millisecond)
+
+	from, to := dirs[follower][0], dirs[follower][1]
+	if len(partitionDirs(t, from, topic)) == 0 {
+		from, to = to, from
+	}
+	var req kadm.AlterReplicaLogDirsReq
+	req.Add(to, kadm.TopicsSet{topic: {0: {}}})
+	alters, err := adm.AlterBrokerReplicaLogDirs(ctx, follower, req)
+	require.NoError(t, err)
+	alters.Each(func(r kadm.AlterReplicaLogDirsResponse) { require.NoError(t, r.Err) })
+	require.Eventually(t, func() bool {
+		d, err := adm.DescribeBrokerLogDirs(ctx, follower, kadm.TopicsSet{topic: {0: {}}})
+		if err != nil {
+			return false
+		}
+		p, ok := d.Lookup(to, topic, 0)
+		_, stillFrom := d.Lookup(from, topic, 0)
+		return ok && !p.IsFuture && !stillFrom
+	}, 30*time.Second, 50*time.Millisecond)
+	moved := acked.Load()
+	require.Eventually(t, func() bool { return acked.Load() >= moved+1000 }, 30*time.Second, 10*time.Millisecond)
+	close(stop)
+	wg.Wait()
+	c.waitAgreement(topic, func(v map[int32]partitionView) bool { return v[0].isr == "[1 2]" })
+
+	c.byID(leader).Stop()
+	c.waitAgreement(topic, func(v map[int32]partitionView) bool { return v[0].leader == follower })
+	want := int(acked.Load())
+	got := javaConsumeAll(t, c.byID(follower), topic, want)
+	require.Len(t, got, want)
+	for i, r := range got {
+		require.Equal(t, strconv.Itoa(i), string(r.Value), "record at offset %d", r.Offset)
 	}
 }
