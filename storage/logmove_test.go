@@ -423,3 +423,27 @@ func TestAlterLogDirRetargetAndDelete(t *testing.T) {
 		require.Eventually(t, func() bool { return len(entries(t, d)) == 2 }, 5*time.Second, 5*time.Millisecond, "%s: %v", d, entries(t, d))
 	}
 }
+
+func TestParseFutureDir(t *testing.T) {
+	tp := TopicPartition{"my-topic.v2", 12}
+	got, ok := parseFutureDir(futureDirName(tp))
+	require.True(t, ok)
+	assert.Equal(t, tp, got)
+	for _, name := range []string{"my-topic-12", "my-topic-12-future", "my-topic-12.abc-delete", ".x-future", "t-01.ab-future", "t-x.ab-future"} {
+		_, ok := parseFutureDir(name)
+		assert.False(t, ok, name)
+	}
+}
+
+// FuzzParseFutureDir: directory names come from the disk; the parse never
+// panics and what it accepts names the partition it came from.
+func FuzzParseFutureDir(f *testing.F) {
+	f.Add("orders-3.0123456789abcdef0123456789abcdef-future")
+	f.Add("-1.a-future")
+	f.Fuzz(func(t *testing.T, name string) {
+		tp, ok := parseFutureDir(name)
+		if ok {
+			assert.True(t, strings.HasPrefix(name, tp.dirName()+"."), name)
+		}
+	})
+}
