@@ -62,14 +62,11 @@ func (b *Broker) alterReplicaLogDir(tp storage.TopicPartition, dir string) error
 	if n := len(fmt.Sprintf("%s-%d", tp.Topic, tp.Partition)) + 1 + 32 + len("-future"); n > maxFutureDirName {
 		return fmt.Errorf("%w: topic name too long to move %s", metastore.ErrInvalidTopic, tp.Topic)
 	}
+	// storage logs the move itself.
 	err := b.logs.AlterLogDir(tp, dir)
-	switch {
-	case err == nil:
-		b.log.Info().Str("topic", tp.Topic).Int32("partition", tp.Partition).Str("dir", dir).Msg("altering replica log dir")
-		return nil
-	case errorCode(err) == kerr.UnknownServerError.Code:
+	if err != nil && errorCode(err) == kerr.UnknownServerError.Code {
 		// Creating the future log failed on disk.
-		return fmt.Errorf("%w: %w", kerr.KafkaStorageError, err)
+		err = fmt.Errorf("%w: %w", kerr.KafkaStorageError, err)
 	}
 	return err
 }
