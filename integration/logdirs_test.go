@@ -119,34 +119,37 @@ func TestLogDirsToolWithTwoLogDirs(t *testing.T) {
 	}
 	require.DirExists(t, filepath.Join(dirs[0], "__etcd"))
 
-	out := javaRun(t, "", nil, javaLogDirsCommand, "--describe", "--bootstrap-server", k.Addr,
-		"--command-config", javaAdminConfig(t))
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	require.GreaterOrEqual(t, len(lines), 3, out)
-	assert.Equal(t, "Querying brokers for log directories information", lines[0])
-	assert.Equal(t, "Received log directory information from brokers 1", lines[1])
-	var got logDirsOutput
-	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &got), out)
-	require.Len(t, got.Brokers, 1, out)
-	assert.Equal(t, int32(1), got.Brokers[0].Broker)
 	seen := map[string]string{}
-	var reported []string
-	for _, ld := range got.Brokers[0].LogDirs {
-		reported = append(reported, ld.LogDir)
-		assert.Nil(t, ld.Error, ld.LogDir)
-		for _, p := range ld.Partitions {
-			require.NotContains(t, seen, p.Partition, "listed twice:\n%s", out)
-			seen[p.Partition] = ld.LogDir
-			assert.Equal(t, segmentBytes(t, filepath.Join(ld.LogDir, p.Partition)), p.Size, p.Partition)
-			assert.Positive(t, p.Size, p.Partition)
-			assert.Zero(t, p.OffsetLag, p.Partition)
-			assert.False(t, p.IsFuture, p.Partition)
+	forJavaReleases(t, func(t *testing.T, j javaKafka) {
+		out := j.run(t, "", nil, javaLogDirsCommand, "--describe", "--bootstrap-server", k.Addr,
+			"--command-config", javaAdminConfig(t))
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		require.GreaterOrEqual(t, len(lines), 3, out)
+		assert.Equal(t, "Querying brokers for log directories information", lines[0])
+		assert.Equal(t, "Received log directory information from brokers 1", lines[1])
+		var got logDirsOutput
+		require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &got), out)
+		require.Len(t, got.Brokers, 1, out)
+		assert.Equal(t, int32(1), got.Brokers[0].Broker)
+		clear(seen)
+		var reported []string
+		for _, ld := range got.Brokers[0].LogDirs {
+			reported = append(reported, ld.LogDir)
+			assert.Nil(t, ld.Error, ld.LogDir)
+			for _, p := range ld.Partitions {
+				require.NotContains(t, seen, p.Partition, "listed twice:\n%s", out)
+				seen[p.Partition] = ld.LogDir
+				assert.Equal(t, segmentBytes(t, filepath.Join(ld.LogDir, p.Partition)), p.Size, p.Partition)
+				assert.Positive(t, p.Size, p.Partition)
+				assert.Zero(t, p.OffsetLag, p.Partition)
+				assert.False(t, p.IsFuture, p.Partition)
+			}
 		}
-	}
-	assert.ElementsMatch(t, dirs, reported)
-	for p := range 4 {
-		assert.Contains(t, seen, fmt.Sprintf("%s-%d", topic, p), out)
-	}
+		assert.ElementsMatch(t, dirs, reported)
+		for p := range 4 {
+			assert.Contains(t, seen, fmt.Sprintf("%s-%d", topic, p), out)
+		}
+	})
 
 	k.Stop()
 	k.Start()
