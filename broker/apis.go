@@ -54,6 +54,8 @@ func (b *Broker) apis() []protocol.API {
 		{Key: kmsg.DescribeProducers, Min: 0, Max: 0, Handle: answerNow(b.handleDescribeProducers)},
 		{Key: kmsg.DescribeTransactions, Min: 0, Max: 0, Handle: answerNow(b.handleDescribeTransactions)},
 		{Key: kmsg.ListTransactions, Min: 0, Max: 2, Handle: answerNow(b.handleListTransactions)},
+		{Key: kmsg.AlterReplicaLogDirs, Min: 0, Max: 2, Handle: answerNow(b.handleAlterReplicaLogDirs)},
+		{Key: kmsg.DescribeLogDirs, Min: 0, Max: 4, Handle: answerNow(b.handleDescribeLogDirs)},
 	}
 }
 

@@ -68,6 +68,8 @@ var errorTable = []struct {
 	{storage.ErrInvalidRecord, kerr.InvalidRecord},
 	{storage.ErrInvalidTimestamp, kerr.InvalidTimestamp},
 	{storage.ErrClosed, kerr.NotLeaderForPartition},
+	{storage.ErrLogDirNotFound, kerr.LogDirNotFound},
+	{storage.ErrReplicaNotAvailable, kerr.ReplicaNotAvailable},
 }
 
 // errorCode returns the Kafka error code for err (0 for nil). Anything not

@@ -30,6 +30,16 @@
 // when it is rolled or the log closed; after a crash, recovery cuts the
 // zero-filled tail like any torn write.
 //
+// Next to the partition directories a log dir may hold, as in Kafka:
+//
+//	<topic>-<partition>.<32 hex>-future  a replica being moved into this
+//	                                     log dir (logmove.go: resumed on
+//	                                     Open, or completed when the
+//	                                     current log is already gone)
+//	<topic>-<partition>.<n>-delete       a deleted or moved-away log, removed
+//	                                     on Open
+//	meta.properties, .lock               the dir's directory.id and lock
+//
 // Segment and snapshot files are named by a 20-digit zero-padded offset:
 // a segment's base offset (its first offset), a snapshot's log end offset
 // when it was taken. All integers below are big-endian.

@@ -93,8 +93,13 @@ func Open(dir string, cfg Config, logger zerolog.Logger) (*Log, error) {
 	return l, nil
 }
 
-// Dir returns the partition directory.
-func (l *Log) Dir() string { return l.dir }
+// Dir returns the partition directory. It changes when a move to another
+// log dir completes (under mu and segMu).
+func (l *Log) Dir() string {
+	l.segMu.RLock()
+	defer l.segMu.RUnlock()
+	return l.dir
+}
 
 // SetConfig applies a changed topic config to future appends, rolls and
 // retention checks.

@@ -45,6 +45,7 @@ type managedLog struct {
 	logDir  string
 	topicID [16]byte
 	hasID   bool
+	move    *logMove // the replica's move to another log dir, if one runs
 }
 
 // Manager owns every partition log under the broker's log dirs.
@@ -62,6 +63,10 @@ type Manager struct {
 	mu     sync.RWMutex
 	logs   map[TopicPartition]*managedLog
 	closed bool
+	// preferred is the log dir AlterReplicaLogDirs named for a partition
+	// not created here yet; GetOrCreate uses it once.
+	preferred map[TopicPartition]string
+	moves     sync.WaitGroup // the goroutines running log dir moves
 
 	cleanerCfg atomic.Pointer[CleanerConfig]
 }
@@ -83,18 +88,27 @@ func NewManager(dirs []string, defaults Config, logger zerolog.Logger) (*Manager
 	if len(dirs) == 0 {
 		return nil, errors.New("storage: no log dirs")
 	}
+	abs, err := absDirs(dirs)
+	if err != nil {
+		return nil, err
+	}
 	m := &Manager{
-		dirs:     slices.Clone(dirs),
-		defaults: defaults,
-		logger:   logger.With().Str("component", "storage").Logger(),
-		logs:     make(map[TopicPartition]*managedLog),
+		dirs:      abs,
+		defaults:  defaults,
+		logger:    logger.With().Str("component", "storage").Logger(),
+		logs:      make(map[TopicPartition]*managedLog),
+		preferred: make(map[TopicPartition]string),
 	}
 	m.SetCleanerConfig(DefaultCleanerConfig())
-	for _, dir := range dirs {
+	for _, dir := range m.dirs {
 		if err := m.openDir(dir); err != nil {
 			_ = m.Close()
 			return nil, err
 		}
+	}
+	if err := m.loadFutureLogs(); err != nil {
+		_ = m.Close()
+		return nil, err
 	}
 	return m, nil
 }
@@ -136,18 +150,9 @@ func (m *Manager) openDir(dir string) error {
 		if other, dup := m.logs[tp]; dup {
 			return fmt.Errorf("storage: partition %s in both %s and %s", e.Name(), other.logDir, dir)
 		}
-		path := filepath.Join(dir, e.Name())
-		l, err := Open(path, m.defaults, m.logFor(tp))
-		if err != nil {
-			return fmt.Errorf("storage: open %s: %w", path, err)
+		if err := m.openPartition(dir, tp, filepath.Join(dir, e.Name())); err != nil {
+			return err
 		}
-		ml := &managedLog{log: l, logDir: dir}
-		id, ok, err := readPartitionMetadata(path)
-		if err != nil {
-			m.logger.Warn().Err(err).Str("topic", tp.Topic).Int32("partition", tp.Partition).Msg("ignoring unreadable partition metadata")
-		}
-		ml.topicID, ml.hasID = id, ok
-		m.logs[tp] = ml
 	}
 	return nil
 }
@@ -196,7 +201,12 @@ func (m *Manager) GetOrCreate(tp TopicPartition, topicID [16]byte, cfg Config) (
 		ml.log.SetConfig(cfg)
 		return ml.log, nil
 	}
-	logDir := m.leastLoadedDir()
+	logDir, ok := m.preferred[tp]
+	if ok {
+		delete(m.preferred, tp)
+	} else {
+		logDir = m.leastLoadedDir()
+	}
 	path := filepath.Join(logDir, tp.dirName())
 	l, err := Open(path, cfg, m.logFor(tp))
 	if err != nil {
@@ -215,10 +225,15 @@ func (m *Manager) GetOrCreate(tp TopicPartition, topicID [16]byte, cfg Config) (
 	return l, nil
 }
 
+// leastLoadedDir is Kafka's nextLogDirs: the log dir holding the fewest
+// logs, future logs of moves included, the first configured on a tie.
 func (m *Manager) leastLoadedDir() string {
 	counts := make(map[string]int, len(m.dirs))
 	for _, ml := range m.logs {
 		counts[ml.logDir]++
+		if ml.move != nil {
+			counts[ml.move.destDir]++
+		}
 	}
 	best := m.dirs[0]
 	for _, d := range m.dirs[1:] {
@@ -268,6 +283,10 @@ const deleteSuffix = "-delete"
 // GetOrCreate of the same partition (the topic re-created at once) never
 // opens the directory being removed.
 func (m *Manager) Delete(tp TopicPartition) error {
+	// The future log goes first: a crash after the current log's
+	// directory was renamed away must not leave a future log, which the
+	// next start would take for a finished move.
+	m.abandonMove(tp)
 	m.mu.Lock()
 	ml, ok := m.logs[tp]
 	if !ok {
@@ -275,6 +294,7 @@ func (m *Manager) Delete(tp TopicPartition) error {
 		return nil
 	}
 	delete(m.logs, tp)
+	mv := ml.abandonMoveLocked() // one started since abandonMove
 	cerr := ml.log.Close()
 	dir := ml.log.Dir()
 	doomed := fmt.Sprintf("%s.%d%s", dir, time.Now().UnixNano(), deleteSuffix)
@@ -282,6 +302,9 @@ func (m *Manager) Delete(tp TopicPartition) error {
 		doomed = dir
 	}
 	m.mu.Unlock()
+	if mv != nil {
+		<-mv.done
+	}
 	if err := os.RemoveAll(doomed); err != nil {
 		return errors.Join(cerr, fmt.Errorf("storage: remove log dir: %w", err))
 	}
@@ -348,6 +371,9 @@ func (m *Manager) forEach(fn func(TopicPartition, *Log)) {
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	m.closed = true
+	m.mu.Unlock()
+	m.stopMoves()
+	m.mu.Lock()
 	logs := m.logs
 	m.logs = make(map[TopicPartition]*managedLog)
 	m.mu.Unlock()
