@@ -49,6 +49,13 @@ type Log struct {
 	closed         atomic.Bool
 	logEndOffset   atomic.Int64
 	logStartOffset atomic.Int64
+
+	// Log cleaner (cleaner.go): cleanMu serializes cleanings of this log;
+	// cleanerOffset is the first dirty offset (-1 before the first
+	// cleaning), highWatermark what the partition last said (-1: never).
+	cleanMu       sync.Mutex
+	cleanerOffset atomic.Int64
+	highWatermark atomic.Int64
 }
 
 // logConfig keeps the Config as the caller set it (returned by Config) and
@@ -80,6 +87,8 @@ func Open(dir string, cfg Config, logger zerolog.Logger) (*Log, error) {
 		return nil, fmt.Errorf("storage: create log dir: %w", err)
 	}
 	l := &Log{dir: dir, logger: logger, producers: newProducerStateManager()}
+	l.highWatermark.Store(-1)
+	l.cleanerOffset.Store(loadCleanerCheckpoint(dir))
 	l.SetConfig(cfg)
 	now := time.Now()
 	if err := l.load(now); err != nil {
