@@ -244,8 +244,9 @@ func (l *Log) Clean(now time.Time, opts CleanOptions) (CleanStats, error) {
 		return stats, fmt.Errorf("storage: clean: key map of %d bytes holds no whole batch; raise log.cleaner.dedupe.buffer.size", opts.DedupeBufferSize)
 	}
 	cl.stats.BufferUtilization = cl.offsets.utilization()
+	var txns txnTracker
 	for _, g := range groupSegments(&c, end, cfg) {
-		if err := cl.cleanGroup(&c, g); err != nil {
+		if err := cl.cleanGroup(&c, g, &txns); err != nil {
 			return cl.stats, err
 		}
 		cl.stats.Groups++

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,6 +18,7 @@ type cleanerState struct {
 	uncleanable map[*Log]bool
 	wake        chan struct{} // closed and replaced by CleanNow
 	changed     chan struct{} // closed and replaced by SetCleanerConfig
+	threads     atomic.Int32  // cleaner threads running
 
 	throttler throttler
 }
@@ -56,6 +58,7 @@ func (m *Manager) RunCleaner(ctx context.Context) {
 			cancel()
 		}
 		wg.Wait()
+		m.cleaner.threads.Store(0)
 	}()
 	for {
 		changed := m.cleaner.signal(&m.cleaner.changed, false)
@@ -80,6 +83,7 @@ func (m *Manager) RunCleaner(ctx context.Context) {
 			workers[len(workers)-1]()
 			workers = workers[:len(workers)-1]
 		}
+		m.cleaner.threads.Store(int32(len(workers)))
 		select {
 		case <-ctx.Done():
 			return

@@ -278,8 +278,9 @@ func (c *cleaner) buildOffsetMap(cl *cleanable) error {
 }
 
 // cleanGroup rewrites the segments g of cl into one .cleaned segment and
-// swaps it in (Kafka's cleanSegments).
-func (c *cleaner) cleanGroup(cl *cleanable, g []int) error {
+// swaps it in (Kafka's cleanSegments). txns carries transaction state
+// from group to group: a transaction may span them.
+func (c *cleaner) cleanGroup(cl *cleanable, g []int, txns *txnTracker) error {
 	l := c.log
 	first, last := cl.segs[g[0]], g[len(g)-1]
 	upper := cl.firstUncleanable
@@ -296,7 +297,6 @@ func (c *cleaner) cleanGroup(cl *cleanable, g []int) error {
 			_ = cleaned.remove()
 		}
 	}()
-	var txns txnTracker
 	txns.out = cleaned.txnIndex
 	for k, i := range g {
 		s := cl.segs[i]
@@ -319,7 +319,7 @@ func (c *cleaner) cleanGroup(cl *cleanable, g []int) error {
 				break
 			}
 			c.stats.BytesRead += int64(len(batch))
-			if err := c.filterBatch(batch, &h, &txns, upper); err != nil {
+			if err := c.filterBatch(batch, &h, txns, upper); err != nil {
 				return err
 			}
 			if len(c.out) >= c.opts.IOBufferSize {
@@ -345,6 +345,8 @@ func (c *cleaner) cleanGroup(cl *cleanable, g []int) error {
 	}
 	cleaned.lastModified = mtime
 	if err := faultAt("cleaned"); err != nil {
+		ok = true // an injected crash leaves the files behind
+		_ = cleaned.close()
 		return err
 	}
 	old := make([]*LogSegment, len(g))
@@ -677,9 +679,9 @@ func (t *txnTracker) onControl(batch []byte, h *batchHeader, scratch *[]byte, l 
 //     final names, indexes first. A crash in between leaves a .log.swap
 //     (step 2) or a complete segment whose missing index is rebuilt.
 func (l *Log) swapCleaned(cleaned *LogSegment, old []*LogSegment, sizes []int64) (err error) {
-	published := false
+	keep := false // published, or left behind by an injected crash
 	defer func() {
-		if err != nil && !published {
+		if err != nil && !keep {
 			_ = cleaned.remove()
 		}
 	}()
@@ -690,6 +692,8 @@ func (l *Log) swapCleaned(cleaned *LogSegment, old []*LogSegment, sizes []int64)
 		return err
 	}
 	if err := faultAt("swap"); err != nil {
+		keep = true
+		_ = cleaned.close()
 		return err
 	}
 	l.mu.Lock()
@@ -709,7 +713,7 @@ func (l *Log) swapCleaned(cleaned *LogSegment, old []*LogSegment, sizes []int64)
 	l.segMu.Lock()
 	defer l.segMu.Unlock()
 	l.segments = slices.Concat(l.segments[:i], []*LogSegment{cleaned}, l.segments[i+len(old):])
-	published = true
+	keep = true
 	var errs []error
 	for _, s := range old {
 		if err := s.remove(); err != nil {
