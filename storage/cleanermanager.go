@@ -163,7 +163,7 @@ func (m *Manager) cleanFilthiest(ctx context.Context, now time.Time, offsets *of
 		},
 	})
 	switch {
-	case err == nil, errors.Is(err, errCleaningAborted), errors.Is(err, ErrClosed), ctx.Err() != nil:
+	case err == nil, errors.Is(err, errCleaningAborted), errors.Is(err, ErrClosed), ctx.Err() != nil, best.closed.Load():
 	default:
 		// Kafka marks the partition uncleanable until restart.
 		m.logger.Warn().Err(err).Str("topic", bestTP.Topic).Int32("partition", bestTP.Partition).Msg("log cleaning failed, marking the partition uncleanable")

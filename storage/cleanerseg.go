@@ -133,15 +133,31 @@ func (r *segmentReader) next() ([]byte, batchHeader, error) {
 	return r.next()
 }
 
+// hasSegment reports whether s is still one of the open log's segments;
+// the caller holds segMu.
+func (l *Log) hasSegment(s *LogSegment) bool {
+	i := segmentIndexOf(l.segments, s.baseOffset)
+	return !l.closed.Load() && i >= 0 && l.segments[i] == s
+}
+
+// lookupInSegment is s.index.lookup(offset)'s position, if s is still in
+// the log.
+func (l *Log) lookupInSegment(s *LogSegment, offset int64) (int64, error) {
+	l.segMu.RLock()
+	defer l.segMu.RUnlock()
+	if !l.hasSegment(s) {
+		return 0, errCleaningAborted
+	}
+	_, pos, err := s.index.lookup(offset)
+	return pos, err
+}
+
 // readSegmentAt reads len(buf) bytes of s at pos if s is still one of the
 // log's segments.
 func (l *Log) readSegmentAt(s *LogSegment, buf []byte, pos int64) error {
 	l.segMu.RLock()
 	defer l.segMu.RUnlock()
-	if l.closed.Load() {
-		return errCleaningAborted
-	}
-	if i := segmentIndexOf(l.segments, s.baseOffset); i < 0 || l.segments[i] != s {
+	if !l.hasSegment(s) {
 		return errCleaningAborted
 	}
 	if _, err := s.log.ReadAt(buf, pos); err != nil {
@@ -230,7 +246,7 @@ func (c *cleaner) buildOffsetMap(cl *cleanable) error {
 		}
 		pos := int64(0)
 		if s.baseOffset < start {
-			if _, pos, err = s.index.lookup(start); err != nil {
+			if pos, err = c.log.lookupInSegment(s, start); err != nil {
 				return err
 			}
 		}
@@ -298,6 +314,8 @@ func (c *cleaner) cleanGroup(cl *cleanable, g []int, txns *txnTracker) error {
 		}
 	}()
 	txns.out = cleaned.txnIndex
+	var lastHdr batchHeader
+	lastEmitted := true
 	for k, i := range g {
 		s := cl.segs[i]
 		segUpper := upper
@@ -319,15 +337,23 @@ func (c *cleaner) cleanGroup(cl *cleanable, g []int, txns *txnTracker) error {
 				break
 			}
 			c.stats.BytesRead += int64(len(batch))
-			if err := c.filterBatch(batch, &h, txns, upper); err != nil {
+			emitted, err := c.filterBatch(batch, &h, txns)
+			if err != nil {
 				return err
 			}
+			lastHdr, lastEmitted = h, emitted
 			if len(c.out) >= c.opts.IOBufferSize {
 				if err := c.flushOut(cleaned); err != nil {
 					return err
 				}
 			}
 		}
+	}
+	if !lastEmitted {
+		// The group's last batch stays, if only as an empty header, so the
+		// cleaned segment ends where the old ones did: recovery of an
+		// interrupted swap finds the segments it replaces by that range.
+		c.emit(emptyBatch(&lastHdr))
 	}
 	if err := c.flushOut(cleaned); err != nil {
 		return err
@@ -403,10 +429,9 @@ func (c *cleaner) isLastOfProducer(h *batchHeader) bool {
 // A batch is kept whole (bytes unchanged) when every record stays and no
 // delete horizon needs setting; rebuilt with the kept records otherwise,
 // keeping its header fields and each record's bytes; kept as an empty
-// header when nothing stays but producer state needs it or it ends the
-// group (so each cleaned segment still ends where the next begins, which
-// recovery of an interrupted swap relies on); dropped otherwise.
-func (c *cleaner) filterBatch(batch []byte, h *batchHeader, txns *txnTracker, upper int64) error {
+// header when nothing stays but producer state needs it; dropped
+// otherwise. It reports whether anything was kept.
+func (c *cleaner) filterBatch(batch []byte, h *batchHeader, txns *txnTracker) (bool, error) {
 	var canDiscard bool
 	if h.isControl() {
 		canDiscard = txns.onControl(batch, h, &c.scratch, c.log)
@@ -418,12 +443,12 @@ func (c *cleaner) filterBatch(batch []byte, h *batchHeader, txns *txnTracker, up
 	if h.isControl() {
 		discard = canDiscard && hasHorizon && horizon <= c.nowMs
 	}
-	retainEmpty := (h.hasProducerID() && c.isLastOfProducer(h)) || h.lastOffset()+1 == upper
+	retainEmpty := h.hasProducerID() && c.isLastOfProducer(h)
 	markerOfEmptyTxn := canDiscard && h.isControl()
 
 	recs, err := c.records(batch, h)
 	if err != nil {
-		return err
+		return false, err
 	}
 	c.stats.MessagesRead += int64(h.recordCount)
 	c.kept = c.kept[:0]
@@ -432,7 +457,7 @@ func (c *cleaner) filterBatch(batch []byte, h *batchHeader, txns *txnTracker, up
 	for p, k := 0, int32(0); k < h.recordCount && p < len(recs); k++ {
 		rec, err := parseCleanRecord(recs, p)
 		if err != nil {
-			return fmt.Errorf("storage: clean: batch at offset %d record %d: %w", h.baseOffset, k, err)
+			return false, fmt.Errorf("storage: clean: batch at offset %d record %d: %w", h.baseOffset, k, err)
 		}
 		p = rec.end
 		keep := !discard && (h.isControl() || c.retainRecord(h, &rec, horizon, hasHorizon))
@@ -461,8 +486,10 @@ func (c *cleaner) filterBatch(batch []byte, h *batchHeader, txns *txnTracker, up
 		c.emit(c.rebuild(batch, h, recs, horizon, hasHorizon, maxTs))
 	case retainEmpty:
 		c.emit(emptyBatch(h))
+	default:
+		return false, nil
 	}
-	return nil
+	return true, nil
 }
 
 // retainRecord is Kafka's shouldRetainRecord: a record past the key map
