@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -59,4 +61,11 @@ func TestCompactedTopicIsCleaned(t *testing.T) {
 	for i := 1; i < len(recs); i++ {
 		assert.Greater(t, recs[i].Offset, recs[i-1].Offset)
 	}
+
+	// As in Kafka, records of a compact-only topic cannot be deleted.
+	resp, err := kadm.NewClient(cl).DeleteRecords(ctx, kadm.Offsets{"compacted": {0: {At: 10}}})
+	require.NoError(t, err)
+	dr, ok := resp.Lookup("compacted", 0)
+	require.True(t, ok)
+	require.ErrorIs(t, dr.Err, kerr.PolicyViolation)
 }

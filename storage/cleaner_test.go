@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -578,4 +579,107 @@ func TestCleanedLogReplicates(t *testing.T) {
 	}
 	assert.Equal(t, kept, readRecords(t, follower))
 	mustAppend(t, follower, kvBatch(t, codec.None, 8000, "k1=z"), time.UnixMilli(8000))
+}
+
+// Reads and appends go on while the log is cleaned: readers always get
+// whole, valid batches, and no append is lost.
+func TestCleanWhileReadingAndAppending(t *testing.T) {
+	l := openTestLog(t, "", compactConfig())
+	fillLog(t, l, codec.Gzip, 8, 10, 1000)
+	batches := make([][]byte, 400)
+	for i := range batches {
+		batches[i] = kvBatch(t, codec.None, 2000, fmt.Sprintf("k%d=w%d", i%10, i))
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for _, b := range batches {
+			if _, err := l.Append(b, AppendOptions{Now: time.UnixMilli(2000)}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			data, err := l.Read(l.LogStartOffset(), 1<<20, true, l.LogEndOffset())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for prev := int64(-1); len(data) > 0; {
+				h := parseBatchHeader(data)
+				if h.baseOffset <= prev || h.size() > int64(len(data)) || batchCRC(data[:h.size()]) != h.crc {
+					t.Errorf("bad batch at offset %d after %d", h.baseOffset, prev)
+					return
+				}
+				prev = h.lastOffset()
+				data = data[h.size():]
+			}
+		}
+	}()
+	for range 10 {
+		_, err := l.Clean(time.UnixMilli(5000), CleanOptions{IOBufferSize: 4096})
+		require.NoError(t, err)
+	}
+	close(stop)
+	wg.Wait()
+	want := map[string]string{}
+	for i := range batches {
+		want[fmt.Sprintf("k%d", i%10)] = fmt.Sprintf("w%d", i)
+	}
+	assert.Equal(t, want, latestValues(readRecords(t, l)))
+}
+
+// cleanup.policy=compact,delete: both the cleaner and retention work on
+// the log.
+func TestCompactAndDelete(t *testing.T) {
+	cfg := compactConfig()
+	cfg.CompactOnly = false
+	cfg.RetentionMs = 10_000
+	l := openTestLog(t, "", cfg)
+	fillLog(t, l, codec.None, 4, 10, 1000)
+	fillLog(t, l, codec.None, 4, 10, 50_000)
+	now := time.UnixMilli(55_000)
+	_, err := l.Clean(now, CleanOptions{})
+	require.NoError(t, err)
+	n, err := l.EnforceRetention(now)
+	require.NoError(t, err)
+	assert.Positive(t, n)
+	for _, r := range readRecords(t, l) {
+		assert.GreaterOrEqual(t, r.ts, int64(50_000), "old segments deleted by retention")
+	}
+	assert.Len(t, latestValues(readRecords(t, l)), 10)
+}
+
+func TestOffsetMap(t *testing.T) {
+	m := newOffsetMap()
+	m.reset(100_000*offsetMapSlotSize, 0.9)
+	want := map[string]int64{}
+	for i := range 200_000 {
+		k := fmt.Sprintf("key-%d", i%50_000)
+		require.False(t, m.full())
+		m.put([]byte(k), int64(i))
+		want[k] = int64(i)
+	}
+	for k, off := range want {
+		require.Equal(t, off, m.get([]byte(k)), k)
+	}
+	assert.Equal(t, int64(-1), m.get([]byte("absent")))
+	assert.InDelta(t, 0.5, m.utilization(), 0.01)
+	for i := 50_000; !m.full(); i++ {
+		m.put(fmt.Appendf(nil, "key-%d", i), 1)
+	}
+	assert.Equal(t, 90_000, m.n, "fills to the load factor")
+	assert.LessOrEqual(t, len(m.slots), 100_000, "never more slots than the memory given")
+	m.reset(100_000*offsetMapSlotSize, 0.9)
+	assert.Equal(t, int64(-1), m.get([]byte("key-1")))
 }

@@ -96,6 +96,7 @@ func (m *Manager) cleanerThread(ctx context.Context) {
 	offsets := newOffsetMap()
 	for ctx.Err() == nil {
 		wake := m.cleaner.signal(&m.cleaner.wake, false)
+		changed := m.cleaner.signal(&m.cleaner.changed, false)
 		if m.cleanFilthiest(ctx, time.Now(), offsets) {
 			continue
 		}
@@ -104,6 +105,7 @@ func (m *Manager) cleanerThread(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-wake:
+		case <-changed: // a new log.cleaner.backoff.ms applies now
 		case <-t.C:
 		}
 		t.Stop()

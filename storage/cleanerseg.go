@@ -31,6 +31,7 @@ type cleaner struct {
 	kept    []keptRecord
 	recs    []byte // records of a rebuilt batch
 	comp    []byte // compressed records
+	built   []byte // a rebuilt batch
 	out     []byte // batches waiting to be written to the cleaned segment
 	infos   []batchInfo
 }
@@ -353,7 +354,8 @@ func (c *cleaner) cleanGroup(cl *cleanable, g []int, txns *txnTracker) error {
 		// The group's last batch stays, if only as an empty header, so the
 		// cleaned segment ends where the old ones did: recovery of an
 		// interrupted swap finds the segments it replaces by that range.
-		c.emit(emptyBatch(&lastHdr))
+		c.built = appendEmptyBatch(c.built[:0], &lastHdr)
+		c.emit(c.built)
 	}
 	if err := c.flushOut(cleaned); err != nil {
 		return err
@@ -485,7 +487,8 @@ func (c *cleaner) filterBatch(batch []byte, h *batchHeader, txns *txnTracker) (b
 	case len(c.kept) > 0:
 		c.emit(c.rebuild(batch, h, recs, horizon, hasHorizon, maxTs))
 	case retainEmpty:
-		c.emit(emptyBatch(h))
+		c.built = appendEmptyBatch(c.built[:0], h)
+		c.emit(c.built)
 	default:
 		return false, nil
 	}
@@ -553,8 +556,7 @@ func (c *cleaner) rebuild(batch []byte, h *batchHeader, recs []byte, horizon int
 		}
 		body = c.comp
 	}
-	b := make([]byte, batchHeaderSize, batchHeaderSize+len(body))
-	copy(b, batch[:batchHeaderSize])
+	b := append(c.built[:0], batch[:batchHeaderSize]...)
 	attrs := uint16(h.attributes)
 	if hasHorizon {
 		attrs |= attrDeleteHorizon
@@ -568,14 +570,16 @@ func (c *cleaner) rebuild(batch []byte, h *batchHeader, recs []byte, horizon int
 	b = append(b, body...)
 	binary.BigEndian.PutUint32(b[offLength:], uint32(len(b)-logOverhead))
 	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
+	c.built = b
 	return b
 }
 
-// emptyBatch is the header of h with no records (Kafka's
+// appendEmptyBatch appends the header of h with no records (Kafka's
 // writeEmptyHeader): offsets, producer, sequence and epoch stay, so the
 // producer's state and the batch's offset range survive.
-func emptyBatch(h *batchHeader) []byte {
-	b := make([]byte, batchHeaderSize)
+func appendEmptyBatch(dst []byte, h *batchHeader) []byte {
+	dst = append(dst, make([]byte, batchHeaderSize)...)
+	b := dst[len(dst)-batchHeaderSize:]
 	binary.BigEndian.PutUint64(b, uint64(h.baseOffset))
 	binary.BigEndian.PutUint32(b[offLength:], uint32(minBatchLength))
 	binary.BigEndian.PutUint32(b[offLeaderEpoch:], uint32(h.leaderEpoch))
@@ -590,7 +594,7 @@ func emptyBatch(h *batchHeader) []byte {
 	binary.BigEndian.PutUint32(b[offBaseSequence:], uint32(h.baseSequence))
 	binary.BigEndian.PutUint32(b[offRecordCount:], 0)
 	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
-	return b
+	return dst
 }
 
 // txnTracker is Kafka's CleanedTransactionMetadata: walking batches in

@@ -16,7 +16,7 @@ const offsetMapSlotSize = 24
 type offsetMap struct {
 	seed1, seed2 maphash.Seed
 	slots        []offsetSlot
-	maxSlots     int // a power of two: the table never outgrows the memory given
+	maxSlots     int // the table never outgrows the memory given
 	loadFactor   float64
 	n            int
 	// latest is the last offset the map covers (Kafka's latestOffset):
@@ -38,10 +38,7 @@ func newOffsetMap() *offsetMap {
 // reset empties the map for a cleaning with memory bytes of slots filled
 // up to loadFactor.
 func (m *offsetMap) reset(memory int64, loadFactor float64) {
-	m.maxSlots = 2
-	for int64(m.maxSlots)*2*offsetMapSlotSize <= memory && m.maxSlots < 1<<31 {
-		m.maxSlots *= 2
-	}
+	m.maxSlots = int(max(min(memory/offsetMapSlotSize, 1<<31), 2))
 	m.loadFactor = min(max(loadFactor, 0.01), 1)
 	if len(m.slots) > m.maxSlots {
 		m.slots = nil
@@ -102,8 +99,8 @@ func (m *offsetMap) get(key []byte) int64 {
 // The table is never full (growth and full() keep a free slot), so the
 // probe ends.
 func (m *offsetMap) find(h1, h2 uint64) int {
-	mask := len(m.slots) - 1
-	for i := int(h1) & mask; ; i = (i + 1) & mask {
+	n := len(m.slots)
+	for i := int(h1 % uint64(n)); ; i = (i + 1) % n {
 		s := &m.slots[i]
 		if (s.h1 == 0 && s.h2 == 0) || (s.h1 == h1 && s.h2 == h2) {
 			return i
@@ -112,10 +109,7 @@ func (m *offsetMap) find(h1, h2 uint64) int {
 }
 
 func (m *offsetMap) grow() {
-	size := min(minOffsetMapSlots, m.maxSlots)
-	for size < 2*len(m.slots) && size < m.maxSlots {
-		size *= 2
-	}
+	size := min(max(minOffsetMapSlots, 2*len(m.slots)), m.maxSlots)
 	old := m.slots
 	m.slots = make([]offsetSlot, size)
 	for _, s := range old {
