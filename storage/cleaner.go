@@ -251,7 +251,12 @@ func (l *Log) Clean(now time.Time, opts CleanOptions) (CleanStats, error) {
 		}
 		cl.stats.Groups++
 	}
-	if err := l.setCleanerCheckpoint(end, false); err != nil {
+	// Under the writer lock, so a truncation racing with the end of this
+	// cleaning cannot leave the checkpoint past the new log end.
+	l.mu.Lock()
+	err := l.setCleanerCheckpoint(min(end, l.logEndOffset.Load()), false)
+	l.mu.Unlock()
+	if err != nil {
 		return cl.stats, err
 	}
 	cl.stats.EndOffset = end
@@ -266,7 +271,7 @@ func (l *Log) Clean(now time.Time, opts CleanOptions) (CleanStats, error) {
 }
 
 // setCleanerCheckpoint records the first dirty offset; onlyLower keeps a
-// lower one (truncation).
+// lower one (truncation). The caller holds l.mu.
 func (l *Log) setCleanerCheckpoint(offset int64, onlyLower bool) error {
 	if onlyLower {
 		if cur := l.cleanerOffset.Load(); cur < 0 || cur <= offset {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -345,8 +346,16 @@ func TestCleanCrashAtEverySwapStep(t *testing.T) {
 			dir := t.TempDir()
 			l, err := Open(dir, compactConfig(), testLogger(t))
 			require.NoError(t, err)
+			mustAppend(t, l, txnKVBatch(t, 9, 0, "t1=aborted", "t2=aborted"), time.UnixMilli(1000))
+			_, err = l.AppendMarker(Marker{ProducerID: 9, ProducerEpoch: 0}, AppendOptions{Now: time.UnixMilli(1000)})
+			require.NoError(t, err)
 			fillLog(t, l, codec.None, 8, 10, 1000)
 			before := readRecords(t, l)
+			aborted, err := l.AbortedTransactions(0, l.LogEndOffset())
+			require.NoError(t, err)
+			require.Len(t, aborted, 1)
+			before = slices.DeleteFunc(before, func(r rec) bool { return r.key == "t1" || r.key == "t2" })
+			leo := l.LogEndOffset()
 			active := segmentBases(l)[len(segmentBases(l))-1]
 
 			injected := errors.New("injected crash")
@@ -364,6 +373,13 @@ func TestCleanCrashAtEverySwapStep(t *testing.T) {
 
 			l = openTestLog(t, dir, compactConfig())
 			got := readRecords(t, l)
+			afterAborted, err := l.AbortedTransactions(0, l.LogEndOffset())
+			require.NoError(t, err)
+			assert.Equal(t, aborted, afterAborted, "the aborted transaction index survives")
+			if step == "cleaned" {
+				require.Equal(t, "t1", got[0].key)
+				got = got[2:]
+			}
 			assert.Equal(t, latestValues(before), latestValues(got))
 			below := func(rs []rec, end int64) []rec {
 				var out []rec
@@ -388,7 +404,7 @@ func TestCleanCrashAtEverySwapStep(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, latestBelow(before, active), readRecords(t, l))
 			res := mustAppend(t, l, kvBatch(t, codec.None, 2000, "k0=after"), time.UnixMilli(2000))
-			assert.Equal(t, int64(len(before)), res.BaseOffset)
+			assert.Equal(t, leo, res.BaseOffset)
 		})
 	}
 }

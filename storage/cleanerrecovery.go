@@ -12,10 +12,9 @@ import (
 // interrupted (see swapCleaned), before Open lists the segments:
 // .cleaned files are deleted; a <base>.log.swap replaces every segment
 // whose base offset lies in [base, offset after its last batch), old files
-// deleted first, then its index .swap files (if any are left) and finally
-// the .log.swap renamed into place; index .swap files without a .log.swap
-// are deleted. An index lost on the way is rebuilt by recovery like any
-// missing index.
+// deleted first, then its index .swap files (those not renamed yet)
+// renamed over the old indexes at base and finally the .log.swap renamed
+// into place; index .swap files without a .log.swap are deleted.
 func (l *Log) recoverCleanerFiles() error {
 	entries, err := os.ReadDir(l.dir)
 	if err != nil {
@@ -51,7 +50,14 @@ func (l *Log) recoverCleanerFiles() error {
 			if b < base || b >= max(next, base+1) {
 				continue
 			}
-			for _, suf := range append([]string{logSuffix}, indexSuffixes...) {
+			suffixes := append([]string{logSuffix}, indexSuffixes...)
+			if b == base {
+				// An index without its .swap is the new one, already
+				// renamed (a cleaned segment has all three); one with it
+				// is replaced by the rename below.
+				suffixes = suffixes[:1]
+			}
+			for _, suf := range suffixes {
 				if err := os.Remove(segmentPath(l.dir, b, suf)); err != nil && !errors.Is(err, os.ErrNotExist) {
 					return fmt.Errorf("storage: remove cleaned-over segment: %w", err)
 				}

@@ -364,6 +364,14 @@ func (c *cleaner) cleanGroup(cl *cleanable, g []int, txns *txnTracker) error {
 	if err := cleaned.onBecomeInactive(); err != nil {
 		return err
 	}
+	// Unlike other segments, a cleaned one always has a .txnindex file,
+	// empty or not: recovery of an interrupted swap tells the new index
+	// from the old one by its .swap name.
+	if cleaned.txnIndex.f == nil {
+		if err := os.WriteFile(cleaned.txnIndex.path, nil, 0o644); err != nil {
+			return fmt.Errorf("storage: clean: %w", err)
+		}
+	}
 	// The cleaned segment keeps the modification time of the last one it
 	// replaces, as in Kafka (retention of segments without timestamps
 	// goes by it).

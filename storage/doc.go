@@ -277,10 +277,12 @@
 // (indexes first, the .log last: a .log.swap commits the swap), swapped
 // into the segment list under the writer lock and exclusive segMu, the
 // old segment files are deleted, then the .swap files renamed to their
-// final names. Open first deletes .cleaned files, completes each
-// .log.swap (deleting the segments whose base offsets lie within its
-// offset range, then renaming it into place) and deletes stray index
-// .swap files; a lost index is rebuilt like any missing one.
+// final names. A cleaned segment always has all three index files (an
+// empty .txnindex included), so an index without its .swap name is the
+// new one. Open first deletes .cleaned files, completes each .log.swap
+// (deleting the segments whose base offsets lie within its offset range,
+// renaming the index .swap files left over the old ones, then the
+// .log.swap into place) and deletes stray index .swap files.
 //
 // # Concurrency
 //
