@@ -699,3 +699,23 @@ func TestOffsetMap(t *testing.T) {
 	m.reset(100_000*offsetMapSlotSize, 0.9)
 	assert.Equal(t, int64(-1), m.get([]byte("key-1")))
 }
+
+// FuzzParseCleanRecord: the cleaner's record parser never reads outside
+// the records section, whatever the disk holds.
+func FuzzParseCleanRecord(f *testing.F) {
+	b := kvBatch(f, codec.None, 1, "a=1", "b=", "nokey")
+	f.Add(b[batchHeaderSize:])
+	f.Add([]byte{0x02, 0x00})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for p := 0; p < len(data); {
+			r, err := parseCleanRecord(data, p)
+			if err != nil {
+				return
+			}
+			if r.end <= p || r.end > len(data) || r.tsDeltaEnd > r.end || (r.hasKey && len(r.key) > r.end-r.body) {
+				t.Fatalf("record %+v at %d of %d bytes", r, p, len(data))
+			}
+			p = r.end
+		}
+	})
+}
