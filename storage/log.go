@@ -23,8 +23,9 @@ import (
 // slice; readers hold it shared for as long as they touch segment files,
 // so a writer deleting, closing or truncating a segment (exclusive segMu)
 // can never pull bytes from under a pread. The leader epoch cache has its
-// own lock for EndOffsetForEpoch. Lock order: mu, then segMu, then the
-// epoch cache's, a segment's or an index's own lock.
+// own lock for EndOffsetForEpoch. Lock order: cleanMu (held by a cleaning
+// throughout; it takes mu only briefly, to snapshot and to swap), mu, then
+// segMu, then the epoch cache's, a segment's or an index's own lock.
 //
 // Publication: Append writes the bytes, then stores the segment size, then
 // the log end offset. A reader loads the log end offset first, so any
