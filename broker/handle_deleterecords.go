@@ -5,12 +5,15 @@ package broker
 // Moves a partition's log start offset forward to Offset (-1: the high
 // watermark); whole segments below it are deleted and reads below it get
 // OFFSET_OUT_OF_RANGE. An offset past the high watermark is
-// OFFSET_OUT_OF_RANGE. The answer's low watermark is the new log start.
+// OFFSET_OUT_OF_RANGE. As in Kafka, a topic whose cleanup.policy lacks
+// delete (compact alone) is POLICY_VIOLATION. The answer's low watermark
+// is the new log start.
 
 import (
 	"context"
 	"fmt"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkad/kafkad/protocol"
@@ -39,6 +42,9 @@ func (b *Broker) deleteRecords(topic string, p int32, offset int64) (int64, erro
 	part, err := b.leaderPartition(topic, p)
 	if err != nil {
 		return -1, err
+	}
+	if part.log.Config().CompactOnly {
+		return -1, fmt.Errorf("%w: records of %s-%d cannot be deleted: cleanup.policy has no delete", kerr.PolicyViolation, topic, p)
 	}
 	hw := part.highWatermark()
 	if offset == -1 {

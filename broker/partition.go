@@ -67,6 +67,9 @@ func newFollower(now time.Time) *follower {
 }
 
 func newPartition(tp storage.TopicPartition, topicID [16]byte, log *storage.Log, self int32) *partition {
+	// The log cleaner stays below the high watermark, unknown until the
+	// ISR or the leader says.
+	log.SetHighWatermark(log.LogStartOffset())
 	return &partition{tp: tp, topicID: topicID, log: log, self: self, appended: make(chan struct{}), hw: log.LogStartOffset()}
 }
 
@@ -203,6 +206,7 @@ func (p *partition) advanceHWLocked() {
 		p.log.LastStableOffset(hw) // forgets transactions the high watermark passed
 		p.wakeLocked()
 	}
+	p.log.SetHighWatermark(p.hw)
 }
 
 // appendedLocal is called after the leader's own append.
@@ -301,6 +305,7 @@ func (p *partition) followerHW(leaderHW int64) {
 	if hw > p.hw {
 		p.hw = hw
 		p.log.LastStableOffset(hw) // forgets transactions the high watermark passed
+		p.log.SetHighWatermark(hw)
 	}
 	p.mu.Unlock()
 }

@@ -132,6 +132,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		b.watchTopics(events)
 	})
 	b.goroutine(func() { b.logs.Run(b.ctx, b.cfg.RetentionCheckInterval) })
+	b.goroutine(func() { b.logs.RunCleaner(b.ctx) })
 	b.goroutine(b.shrinkISRLoop)
 	b.goroutine(b.runController)
 	b.goroutine(b.groupOwnershipLoop)

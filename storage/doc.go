@@ -20,8 +20,10 @@
 //	log-start-offset                persisted log start offset
 //	leader-epoch-checkpoint         first offset of each leader epoch
 //	partition.metadata              topic id
+//	cleaner-offset-checkpoint       first dirty offset of a compacted log
 //	.kafka_cleanshutdown            present only between Close and Open
 //	*.tmp                           half-written files, deleted on Open
+//	*.cleaned, *.swap               the log cleaner's segments in the making
 //	*.deleted                       files of a removed segment waiting out
 //	                                file.delete.delay.ms; deleted on Open
 //
@@ -253,6 +255,51 @@
 // snapshot at or below that segment's base offset (or from the first
 // segment): an abort entry needs the transaction's first offset, which
 // only the state before the marker knows.
+//
+// # Log cleaner (compaction)
+//
+// Logs with cleanup.policy compact are cleaned as Kafka's LogCleaner
+// does (cleaner.go, cleanerseg.go, cleanermanager.go). The dirty section
+// runs from the first dirty offset (cleaner-offset-checkpoint, text
+// "0\n<offset>\n"; kept per partition rather than Kafka's one per log
+// dir; lowered by TruncateTo) to the first uncleanable offset: the
+// smallest of the active segment's base, the last stable offset under
+// the high watermark (Log.SetHighWatermark), and the first segment whose
+// largest timestamp is within min.compaction.lag.ms, rounded down to a
+// segment base. A pass maps each key of the dirty section to its last
+// offset (records of aborted transactions skipped; the map stops at a
+// whole batch when log.cleaner.dedupe.buffer.size is reached, and that
+// is where the pass ends), then rewrites every segment below that end,
+// in groups fitting segment.bytes and segment.index.bytes, into one
+// segment per group. Offsets never change: removed records leave gaps.
+//
+// A batch keeps its header (base offset, last offset delta, leader
+// epoch, producer, sequence, attributes, codec; maxTimestamp becomes
+// that of the kept records) and the kept records' bytes, recompressed
+// with the batch's codec. Kept: the latest record of each key (records
+// past the map's end all stay, records without a key go, as in Kafka);
+// each producer's last data batch (or last marker), empty if need be, so
+// producer state rebuilt from the log has its epoch and sequence; the
+// last batch of each group, empty if need be, so a cleaned segment ends
+// where its old segments did. Batches of aborted transactions go; a
+// marker stays while any batch of its transaction does. Tombstones and
+// markers with no data left follow KIP-534: the first cleaning that keeps
+// one sets attribute bit 6 (0x40) on its batch and makes baseTimestamp
+// the delete horizon, now + delete.retention.ms (record timestamp deltas
+// are re-encoded so record timestamps stay the same); a cleaning after
+// the horizon drops them.
+//
+// A cleaned group is written as <base>.log.cleaned (and .index.cleaned,
+// .timeindex.cleaned, .txnindex.cleaned), fsynced, renamed to .swap
+// (indexes first, the .log last: a .log.swap commits the swap), swapped
+// into the segment list under the writer lock and exclusive segMu, the
+// old segment files are deleted, then the .swap files renamed to their
+// final names. A cleaned segment always has all three index files (an
+// empty .txnindex included), so an index without its .swap name is the
+// new one. Open first deletes .cleaned files, completes each .log.swap
+// (deleting the segments whose base offsets lie within its offset range,
+// renaming the index .swap files left over the old ones, then the
+// .log.swap into place) and deletes stray index .swap files.
 //
 // # Concurrency
 //

@@ -23,8 +23,9 @@ import (
 // slice; readers hold it shared for as long as they touch segment files,
 // so a writer deleting, closing or truncating a segment (exclusive segMu)
 // can never pull bytes from under a pread. The leader epoch cache has its
-// own lock for EndOffsetForEpoch. Lock order: mu, then segMu, then the
-// epoch cache's, a segment's or an index's own lock.
+// own lock for EndOffsetForEpoch. Lock order: cleanMu (held by a cleaning
+// throughout; it takes mu only briefly, to snapshot and to swap), mu, then
+// segMu, then the epoch cache's, a segment's or an index's own lock.
 //
 // Publication: Append writes the bytes, then stores the segment size, then
 // the log end offset. A reader loads the log end offset first, so any
@@ -50,6 +51,13 @@ type Log struct {
 	closed         atomic.Bool
 	logEndOffset   atomic.Int64
 	logStartOffset atomic.Int64
+
+	// Log cleaner (cleaner.go): cleanMu serializes cleanings of this log;
+	// cleanerOffset is the first dirty offset (-1 before the first
+	// cleaning), highWatermark what the partition last said (-1: never).
+	cleanMu       sync.Mutex
+	cleanerOffset atomic.Int64
+	highWatermark atomic.Int64
 }
 
 // logConfig keeps the Config as the caller set it (returned by Config) and
@@ -81,6 +89,8 @@ func Open(dir string, cfg Config, logger zerolog.Logger) (*Log, error) {
 		return nil, fmt.Errorf("storage: create log dir: %w", err)
 	}
 	l := &Log{dir: dir, logger: logger, producers: newProducerStateManager()}
+	l.highWatermark.Store(-1)
+	l.cleanerOffset.Store(loadCleanerCheckpoint(dir))
 	l.SetConfig(cfg)
 	now := time.Now()
 	if err := l.load(now); err != nil {

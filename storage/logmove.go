@@ -429,8 +429,13 @@ func (m *Manager) resetFuture(cur *Log, mv *logMove) error {
 // last batches, close the future log, rename the directories and reopen
 // the Log on the new one. Readers are kept out only while the segments
 // are exchanged. The old directory, renamed to a -delete name, is left
-// in mv.doomed for the caller to remove outside the lock.
+// in mv.doomed for the caller to remove outside the lock. A cleaning of
+// the log finishes first (the cleaner works in the log's directory), and
+// the cleaner checkpoint moves along, so the moved log is not cleaned
+// again from its start.
 func (m *Manager) completeMove(cur *Log, mv *logMove) error {
+	cur.cleanMu.Lock()
+	defer cur.cleanMu.Unlock()
 	cur.mu.Lock()
 	defer cur.mu.Unlock()
 	if cur.closed.Load() {
@@ -457,6 +462,11 @@ func (m *Manager) completeMove(cur *Log, mv *logMove) error {
 		return errSimulatedCrash
 	}
 	futDir := fut.Dir()
+	if off := cur.cleanerOffset.Load(); off >= 0 {
+		if err := writeCleanerCheckpoint(futDir, off); err != nil {
+			return err
+		}
+	}
 	if err := fut.Close(); err != nil {
 		return err
 	}

@@ -69,11 +69,16 @@ type Manager struct {
 	moves     sync.WaitGroup // the goroutines running log dir moves
 
 	cleanerCfg atomic.Pointer[CleanerConfig]
+	cleaner    cleanerState
 }
 
-// SetCleanerConfig publishes new log cleaner settings; the cleaner picks
-// them up at its next pass.
-func (m *Manager) SetCleanerConfig(c CleanerConfig) { m.cleanerCfg.Store(&c) }
+// SetCleanerConfig publishes new log cleaner settings: RunCleaner resizes
+// its threads at once, the throttle and backoff apply from the next
+// read, the dedupe buffer from the next cleaning.
+func (m *Manager) SetCleanerConfig(c CleanerConfig) {
+	m.cleanerCfg.Store(&c)
+	m.cleaner.signal(&m.cleaner.changed, true)
+}
 
 // CleanerConfig returns the log cleaner settings as last set.
 func (m *Manager) CleanerConfig() CleanerConfig { return *m.cleanerCfg.Load() }

@@ -23,6 +23,9 @@ func cleanShutdownPath(dir string) string { return filepath.Join(dir, cleanShutd
 // the log start/end offsets and producer state.
 func (l *Log) load(now time.Time) error {
 	cfg := l.cfg.Load().eff
+	if err := l.recoverCleanerFiles(); err != nil {
+		return err
+	}
 	entries, err := os.ReadDir(l.dir)
 	if err != nil {
 		return fmt.Errorf("storage: list log dir: %w", err)

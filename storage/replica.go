@@ -34,7 +34,8 @@ func (e *OffsetMismatchError) Is(target error) bool { return target == ErrOffset
 // from the transactional batches and the markers in the control batches,
 // aborted ones indexed, so the replica has the leader's last stable
 // offset and aborted transaction index. The first batch must start
-// at the log end offset (*OffsetMismatchError otherwise) and offsets must
+// at or after the log end offset (*OffsetMismatchError otherwise: a gap
+// after it is one compaction left on the leader) and offsets must
 // increase from batch to batch. Each batch's length, magic and CRC are
 // checked; records are not decoded, since the CRC covers them and the
 // leader validated them, and max.message.bytes is not applied (the leader
@@ -55,7 +56,10 @@ func (l *Log) AppendReplica(batches []byte) (AppendResult, error) {
 		return AppendResult{}, err
 	}
 	leo := l.logEndOffset.Load()
-	if first := &infos[0].hdr; first.baseOffset != leo {
+	// A batch past the log end is a gap the leader's cleaner left
+	// (compaction drops whole batches); Kafka accepts it. One before the
+	// log end does not continue this log.
+	if first := &infos[0].hdr; first.baseOffset < leo {
 		return AppendResult{}, &OffsetMismatchError{FirstOffset: first.baseOffset, LastOffset: first.lastOffset(), LogEndOffset: leo}
 	}
 	next := infos[len(infos)-1].hdr.lastOffset() + 1

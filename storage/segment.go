@@ -30,6 +30,7 @@ func segmentPath(dir string, baseOffset int64, suffix string) string {
 // consistent.
 type LogSegment struct {
 	baseOffset int64
+	logPath    string // changes only when the cleaner renames a new segment into place
 	log        *os.File
 	index      *OffsetIndex
 	timeIndex  *TimeIndex
@@ -58,17 +59,25 @@ type LogSegment struct {
 // openSegment opens (create=false) or creates afresh (create=true) the
 // three files of the segment at baseOffset.
 func openSegment(dir string, baseOffset int64, cfg Config, create bool, now time.Time) (*LogSegment, error) {
+	return openSegmentSuffixed(dir, baseOffset, cfg, create, now, "")
+}
+
+// openSegmentSuffixed is openSegment for files whose names carry an extra
+// suffix after the usual one (the cleaner's ".cleaned").
+func openSegmentSuffixed(dir string, baseOffset int64, cfg Config, create bool, now time.Time, extra string) (*LogSegment, error) {
 	flags := os.O_RDWR | os.O_CREATE
 	if create {
 		flags |= os.O_TRUNC
 	}
-	logPath := segmentPath(dir, baseOffset, logSuffix)
+	path := func(suffix string) string { return segmentPath(dir, baseOffset, suffix) + extra }
+	logPath := path(logSuffix)
 	f, err := os.OpenFile(logPath, flags, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("storage: open segment: %w", err)
 	}
 	s := &LogSegment{
 		baseOffset:            baseOffset,
+		logPath:               logPath,
 		log:                   f,
 		maxTimestamp:          -1,
 		offsetOfMaxTimestamp:  baseOffset,
@@ -90,20 +99,20 @@ func openSegment(dir string, baseOffset int64, cfg Config, create bool, now time
 	if create {
 		// Stale index files of an earlier segment at this offset must not
 		// survive into the new one.
-		_ = os.Remove(segmentPath(dir, baseOffset, indexSuffix))
-		_ = os.Remove(segmentPath(dir, baseOffset, timeIndexSuffix))
-		_ = os.Remove(segmentPath(dir, baseOffset, txnIndexSuffix))
+		_ = os.Remove(path(indexSuffix))
+		_ = os.Remove(path(timeIndexSuffix))
+		_ = os.Remove(path(txnIndexSuffix))
 	}
-	if s.index, err = openOffsetIndex(segmentPath(dir, baseOffset, indexSuffix), baseOffset, cfg.SegmentIndexBytes); err != nil {
+	if s.index, err = openOffsetIndex(path(indexSuffix), baseOffset, cfg.SegmentIndexBytes); err != nil {
 		_ = f.Close()
 		return nil, err
 	}
-	if s.timeIndex, err = openTimeIndex(segmentPath(dir, baseOffset, timeIndexSuffix), baseOffset, cfg.SegmentIndexBytes); err != nil {
+	if s.timeIndex, err = openTimeIndex(path(timeIndexSuffix), baseOffset, cfg.SegmentIndexBytes); err != nil {
 		_ = f.Close()
 		_ = s.index.file.close()
 		return nil, err
 	}
-	if s.txnIndex, s.txnIndexTorn, err = openTxnIndex(segmentPath(dir, baseOffset, txnIndexSuffix), baseOffset); err != nil {
+	if s.txnIndex, s.txnIndexTorn, err = openTxnIndex(path(txnIndexSuffix), baseOffset); err != nil {
 		_ = f.Close()
 		_ = s.index.file.close()
 		_ = s.timeIndex.file.close()

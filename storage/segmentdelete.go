@@ -43,7 +43,7 @@ func (l *Log) retireSegment(s *LogSegment, now time.Time, delayMs int64) error {
 }
 
 func (s *LogSegment) filePaths() []string {
-	return []string{s.log.Name(), s.index.file.path, s.timeIndex.file.path, s.txnIndex.path}
+	return []string{s.logPath, s.index.file.path, s.timeIndex.file.path, s.txnIndex.path}
 }
 
 // deleteRetired deletes the retired segment files whose delay is over;

@@ -113,6 +113,11 @@ func (l *Log) TruncateTo(offset int64) error {
 		}
 	}
 	l.unflushed, l.lastFlush = 0, now
+	// Offsets past the new end are dirty again once rewritten (Kafka's
+	// maybeTruncateCheckpoint).
+	if err := l.setCleanerCheckpoint(newEnd, true); err != nil {
+		errs = append(errs, err)
+	}
 
 	// Rebuild producer state from the newest snapshot at or below the new
 	// end; loading also deletes snapshots taken past it, which describe
