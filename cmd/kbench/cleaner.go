@@ -28,23 +28,22 @@ import (
 //     broker's produce throughput with an idle cleaner.
 //  3. The topic is altered to cleanup.policy=compact and the same producer
 //     runs again until the cleaner is done. Done: the inactive segments
-//     (the cleaner never touches the active one) hold at most a quarter of
-//     what they held, which with a tenth of the keys distinct means the
-//     cleaner went through all of them.
+//     (the cleaner never touches the active one) have shrunk below half
+//     their dirty size and then stayed the same for cleanerSettle; the
+//     cleaning ended at their last change.
 //
 // Cleaner throughput is the dirty bytes (the inactive segments when the
-// policy changed) over the time from the change to done, so it includes
-// how soon the cleaner notices: both brokers run with
-// log.cleaner.backoff.ms=cleanerBackoffMs.
+// policy changed) over the time from the change to the last change of the
+// segments, so it includes how soon the cleaner notices: both brokers run
+// with log.cleaner.backoff.ms=cleanerBackoffMs. Produce throughput while
+// cleaning counts the records acknowledged over that same span.
 const (
 	cleanerSegmentBytes = 16 << 20
 	cleanerBaselineTime = 3 * time.Second
 	cleanerBackoffMs    = 100
-	// cleanerDoneShare: cleaning is done when the inactive segments are at
-	// most this share of their dirty size.
-	cleanerDoneShare = 0.25
-	cleanerPoll      = 10 * time.Millisecond
-	cleanerTimeout   = 3 * time.Minute
+	cleanerSettle       = 2 * time.Second
+	cleanerPoll         = 10 * time.Millisecond
+	cleanerTimeout      = 3 * time.Minute
 )
 
 // cleanerResult is the cleaner workload's run on one broker.
@@ -120,7 +119,7 @@ func cleanerRun(ctx context.Context, o options, r *brokerRun, adm *kadm.Client, 
 	fmt.Fprintf(stderr, "%s: cleaner: produce baseline to %s for %s ...\n", r.label, other, cleanerBaselineTime)
 	timer := make(chan struct{})
 	go func() { time.Sleep(cleanerBaselineTime); close(timer) }()
-	if res.baseline, err = produceUntil(ctx, seeds, other, timer, values); err != nil {
+	if res.baseline, err = produceUntil(ctx, seeds, other, timer, values, nil); err != nil {
 		return res, err
 	}
 
@@ -128,29 +127,75 @@ func cleanerRun(ctx context.Context, o options, r *brokerRun, adm *kadm.Client, 
 	done := make(chan struct{})
 	var during result
 	var duringErr error
+	var acked atomic.Int64
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		during, duringErr = produceUntil(ctx, seeds, other, done, values)
+		during, duringErr = produceUntil(ctx, seeds, other, done, values, &acked)
 	}()
-	start := time.Now()
+	var w cleanWait
 	alter := []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "cleanup.policy", Value: kadm.StringPtr("compact")}}
+	w.start(&acked)
 	resp, err := adm.AlterTopicConfigs(ctx, alter, topic)
 	if err == nil {
 		_, err = resp.On(topic, nil)
 	}
 	if err == nil {
-		res.cleanBytes, err = waitCleaned(ctx, partDir, inactive)
+		err = w.wait(ctx, partDir, inactive)
 	}
-	res.elapsed = time.Since(start)
 	close(done)
 	wg.Wait()
 	if err != nil {
 		return res, err
 	}
-	res.during = during
-	return res, duringErr
+	if duringErr != nil {
+		return res, duringErr
+	}
+	res.cleanBytes, res.elapsed = w.size, w.lastChange.Sub(w.started)
+	res.during = result{name: during.name, bytes: w.ackedAtChange - w.ackedAtStart, elapsed: res.elapsed}
+	return res, nil
+}
+
+// cleanWait follows a partition's inactive segments while the cleaner
+// works on them, sampling a producer's acknowledged bytes at the same
+// instants.
+type cleanWait struct {
+	acked                       *atomic.Int64
+	started, lastChange         time.Time
+	ackedAtStart, ackedAtChange int64
+	size                        int64 // inactive bytes at the last change
+}
+
+func (w *cleanWait) start(acked *atomic.Int64) {
+	w.acked, w.started, w.ackedAtStart = acked, time.Now(), acked.Load()
+	w.lastChange, w.ackedAtChange = w.started, w.ackedAtStart
+}
+
+// wait polls until the inactive segments are below half of dirty and have
+// not changed for cleanerSettle.
+func (w *cleanWait) wait(ctx context.Context, dir string, dirty int64) error {
+	w.size = dirty
+	for {
+		inactive, _, err := segmentBytes(dir)
+		if err != nil {
+			return err
+		}
+		now, acked := time.Now(), w.acked.Load()
+		switch {
+		case inactive != w.size:
+			w.size, w.lastChange, w.ackedAtChange = inactive, now, acked
+		case 2*inactive < dirty && now.Sub(w.lastChange) >= cleanerSettle:
+			return nil
+		case now.Sub(w.started) > cleanerTimeout:
+			return fmt.Errorf("not cleaned after %s: inactive segments hold %d of %d dirty bytes", cleanerTimeout, inactive, dirty)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(cleanerPoll):
+		}
+	}
 }
 
 // segmentBytes sums the partition's .log files: the active segment (the
@@ -186,32 +231,10 @@ func segmentBytes(dir string) (inactive, active int64, err error) {
 	return inactive, active, nil
 }
 
-// waitCleaned polls the partition's segments until the inactive ones hold
-// at most cleanerDoneShare of dirty bytes.
-func waitCleaned(ctx context.Context, dir string, dirty int64) (int64, error) {
-	deadline := time.Now().Add(cleanerTimeout)
-	for {
-		inactive, _, err := segmentBytes(dir)
-		if err != nil {
-			return 0, err
-		}
-		if float64(inactive) <= cleanerDoneShare*float64(dirty) {
-			return inactive, nil
-		}
-		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("not cleaned after %s: inactive segments hold %d of %d dirty bytes", cleanerTimeout, inactive, dirty)
-		}
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(cleanerPoll):
-		}
-	}
-}
-
 // produceUntil writes keyed records (acks=1) to topic until stop closes,
-// and counts what was acknowledged by then.
-func produceUntil(ctx context.Context, seeds []string, topic string, stop <-chan struct{}, values *valueSource) (result, error) {
+// and counts what was acknowledged by then; acked, when not nil, follows
+// the acknowledged key and value bytes as they come.
+func produceUntil(ctx context.Context, seeds []string, topic string, stop <-chan struct{}, values *valueSource, acked *atomic.Int64) (result, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
 	if err != nil {
@@ -235,7 +258,11 @@ func produceUntil(ctx context.Context, seeds []string, topic string, stop <-chan
 					firstErr.CompareAndSwap(nil, &err)
 				case !stopped.Load():
 					records.Add(1)
-					bytes.Add(int64(len(r.Key) + len(r.Value)))
+					n := int64(len(r.Key) + len(r.Value))
+					bytes.Add(n)
+					if acked != nil {
+						acked.Add(n)
+					}
 				}
 			})
 			continue
@@ -281,8 +308,8 @@ func printCleaner(w io.Writer, o options, runs []*brokerRun) {
 		fmt.Fprintf(w, "%-8s %10s %10s %8s %8s %12s %12s\n", "ratio", "", "", "", ratio(a.mbPerSec(), b.mbPerSec()),
 			ratio(a.baseline.mibPerSec(), b.baseline.mibPerSec()), ratio(a.during.mibPerSec(), b.during.mibPerSec()))
 	}
-	fmt.Fprintf(w, "MB/s: dirty bytes (inactive segments) over the time from cleanup.policy=compact to the inactive segments at %.0f%% of that (log.cleaner.backoff.ms=%d);\n",
-		100*cleanerDoneShare, cleanerBackoffMs)
+	fmt.Fprintf(w, "MB/s: dirty bytes (inactive segments) over the time from cleanup.policy=compact to the segments' last change (log.cleaner.backoff.ms=%d);\n",
+		cleanerBackoffMs)
 	fmt.Fprintln(w, "prod. MiB/s: keys and values acknowledged per second with the cleaner idle; w/ cleaner: while it ran; share: the second over the first")
 }
 
