@@ -62,6 +62,7 @@ var errorTable = []struct {
 	{storage.ErrCorruptMessage, kerr.CorruptMessage},
 	{storage.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},
 	{storage.ErrMessageTooLarge, kerr.MessageTooLarge},
+	{storage.ErrRecordListTooLarge, kerr.RecordListTooLarge},
 	{storage.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
 	{storage.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
 	{storage.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},

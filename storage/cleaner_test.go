@@ -725,3 +725,28 @@ func FuzzParseCleanRecord(f *testing.F) {
 		}
 	})
 }
+
+// As Kafka's LogConfig.maxSegmentMs: a compacted log's active segment
+// rolls once it is older than max.compaction.lag.ms, even when segment.ms
+// is longer, so the cleaner gets to its records in time; a log that is
+// not compacted keeps to segment.ms.
+func TestMaxCompactionLagRollsActiveSegment(t *testing.T) {
+	for _, compact := range []bool{true, false} {
+		cfg := compactConfig()
+		cfg.Compact, cfg.CompactOnly = compact, compact
+		cfg.SegmentBytes = 1 << 20
+		cfg.SegmentMs = 3600000
+		cfg.MaxCompactionLagMs = 1000
+		l := openTestLog(t, "", cfg)
+		start := time.Now()
+		mustAppend(t, l, kvBatch(t, codec.None, start.UnixMilli(), "k=v"), start)
+		require.NoError(t, l.MaybeRoll(start.Add(500*time.Millisecond)))
+		require.Len(t, segmentBases(l), 1, "younger than the lag")
+		require.NoError(t, l.MaybeRoll(start.Add(1500*time.Millisecond)))
+		if compact {
+			assert.Len(t, segmentBases(l), 2, "compacted: rolled past max.compaction.lag.ms")
+		} else {
+			assert.Len(t, segmentBases(l), 1, "not compacted: segment.ms applies")
+		}
+	}
+}

@@ -86,7 +86,7 @@ func DefaultConfig() Config {
 		FileDeleteDelayMs:  60000,
 
 		TimestampBeforeMaxMs: math.MaxInt64,
-		TimestampAfterMaxMs:  math.MaxInt64,
+		TimestampAfterMaxMs:  3600000, // an hour, since Kafka 4.0 (KIP-1030)
 		GzipLevel:            GzipDefaultLevel,
 		LZ4Level:             LZ4DefaultLevel,
 		ZstdLevel:            ZstdDefaultLevel,
@@ -124,6 +124,11 @@ func (c Config) normalized() Config {
 	c.TimestampBeforeMaxMs = max(c.TimestampBeforeMaxMs, 0)
 	c.TimestampAfterMaxMs = max(c.TimestampAfterMaxMs, 0)
 	c.SegmentJitterMs = max(c.SegmentJitterMs, 0)
+	// Kafka's LogConfig.maxSegmentMs: a compacted log's active segment
+	// rolls within max.compaction.lag.ms, so the cleaner can reach it.
+	if c.Compact && c.MaxCompactionLagMs > 0 && c.MaxCompactionLagMs < c.SegmentMs {
+		c.SegmentMs = c.MaxCompactionLagMs
+	}
 	return c
 }
 

@@ -280,7 +280,7 @@ func TestEpochCacheDropsEpochLostInCrash(t *testing.T) {
 func TestEpochCacheFollowsLogStart(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig()
-	cfg.SegmentBytes = 1 // one batch per segment
+	oneBatchPerSegment(t, &cfg, plainBatch(t, 3, 0))
 	l := openTestLog(t, dir, cfg)
 	for i, epoch := range []int32{1, 1, 2, 2, 3, 3} { // segments 0,3,...,15
 		appendEpoch(t, l, epoch, 3, int64(i))

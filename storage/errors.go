@@ -14,6 +14,9 @@ var (
 	ErrUnsupportedMagic = errors.New("storage: unsupported message format magic")
 	// ErrMessageTooLarge: one batch exceeds max.message.bytes (MESSAGE_TOO_LARGE).
 	ErrMessageTooLarge = errors.New("storage: message too large")
+	// ErrRecordListTooLarge: the batches of one append exceed
+	// segment.bytes, so no segment could hold them (RECORD_LIST_TOO_LARGE).
+	ErrRecordListTooLarge = errors.New("storage: record list too large")
 	// ErrOffsetOutOfRange: offset outside [log start, log end] (OFFSET_OUT_OF_RANGE).
 	ErrOffsetOutOfRange = errors.New("storage: offset out of range")
 	// ErrOutOfOrderSequence: idempotent sequence gap (OUT_OF_ORDER_SEQUENCE_NUMBER).

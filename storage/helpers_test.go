@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"testing"
 	"time"
 
@@ -129,6 +130,19 @@ func testConfig() Config {
 	cfg := DefaultConfig()
 	cfg.RetentionMs = -1
 	return cfg
+}
+
+// oneBatchPerSegment sets cfg.SegmentBytes so that every batch shaped
+// like samples fills a segment alone: Kafka refuses an append larger than
+// segment.bytes and rolls before one that does not fit.
+func oneBatchPerSegment(t *testing.T, cfg *Config, samples ...[]byte) {
+	t.Helper()
+	lo, hi := 0, math.MaxInt
+	for _, b := range samples {
+		lo, hi = max(lo, len(b)), min(hi, 2*len(b))
+	}
+	require.Less(t, lo, hi, "no segment size holds exactly one of these batches")
+	cfg.SegmentBytes = int64(lo)
 }
 
 // openTestLog opens a log in dir (a fresh temp dir when empty) and closes

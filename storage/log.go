@@ -164,6 +164,9 @@ func (l *Log) Append(records []byte, opts AppendOptions) (AppendResult, error) {
 	if err != nil {
 		return AppendResult{}, err
 	}
+	if int64(len(records)) > cfg.SegmentBytes {
+		return AppendResult{}, fmt.Errorf("%w: %d bytes of batches exceed segment.bytes %d", ErrRecordListTooLarge, len(records), cfg.SegmentBytes)
+	}
 
 	leo := l.logEndOffset.Load()
 	appendTime := int64(-1)

@@ -171,6 +171,25 @@ func TestAppendValidation(t *testing.T) {
 	}
 }
 
+// As in Kafka, an append larger than segment.bytes is refused: no
+// segment could hold it. Exactly segment.bytes is taken.
+func TestAppendLargerThanSegmentRefused(t *testing.T) {
+	cfg := testConfig()
+	l := openTestLog(t, "", cfg)
+	two := append(plainBatch(t, 3, 100), plainBatch(t, 3, 200)...)
+	cfg.SegmentBytes = int64(len(two)) - 1
+	l.SetConfig(cfg)
+	_, err := l.Append(two, AppendOptions{})
+	require.ErrorIs(t, err, ErrRecordListTooLarge)
+	assert.Zero(t, l.LogEndOffset())
+	assert.Zero(t, l.Size())
+
+	cfg.SegmentBytes = int64(len(two))
+	l.SetConfig(cfg)
+	mustAppend(t, l, append(plainBatch(t, 3, 100), plainBatch(t, 3, 200)...), time.Time{})
+	assert.Equal(t, int64(6), l.LogEndOffset())
+}
+
 func TestReadRules(t *testing.T) {
 	l := openTestLog(t, "", testConfig())
 	var sizes []int
@@ -309,7 +328,7 @@ func TestIndexLookup(t *testing.T) {
 func TestRetentionByTime(t *testing.T) {
 	cfg := testConfig()
 	cfg.RetentionMs = 10_000
-	cfg.SegmentBytes = 1 // one batch per segment
+	oneBatchPerSegment(t, &cfg, plainBatch(t, 2, 0), plainBatch(t, 2, 3000))
 	l := openTestLog(t, "", cfg)
 	for i := range 4 {
 		mustAppend(t, l, plainBatch(t, 2, int64(i*1000)), time.Time{})
@@ -341,7 +360,7 @@ func TestRetentionByTime(t *testing.T) {
 func TestCompactOnlyKeepsEverything(t *testing.T) {
 	cfg := testConfig()
 	cfg.RetentionMs, cfg.RetentionBytes = 1, 1
-	cfg.SegmentBytes = 1
+	oneBatchPerSegment(t, &cfg, plainBatch(t, 2, 0), plainBatch(t, 2, 2000))
 	cfg.CompactOnly = true
 	l := openTestLog(t, "", cfg)
 	for i := range 3 {
@@ -363,7 +382,7 @@ func TestCompactOnlyKeepsEverything(t *testing.T) {
 func TestRetentionByBytes(t *testing.T) {
 	cfg := testConfig()
 	b := plainBatch(t, 2, 0)
-	cfg.SegmentBytes = 1
+	oneBatchPerSegment(t, &cfg, b)
 	// Kafka deletes whole segments only while what stays is still at
 	// least retention.bytes.
 	cfg.RetentionBytes = int64(2 * len(b))
@@ -382,7 +401,7 @@ func TestRetentionByBytes(t *testing.T) {
 func TestDeleteRecordsBeforeSurvivesReopen(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig()
-	cfg.SegmentBytes = 1
+	oneBatchPerSegment(t, &cfg, plainBatch(t, 3, 0))
 	l := openTestLog(t, dir, cfg)
 	for i := range 4 {
 		mustAppend(t, l, plainBatch(t, 3, int64(i)), time.Time{}) // segments 0,3,6,9

@@ -149,12 +149,12 @@ func TestParsePartitionDir(t *testing.T) {
 func TestManagerRunEnforcesRetention(t *testing.T) {
 	m := newTestManager(t, []string{t.TempDir()})
 	cfg := testConfig()
-	cfg.SegmentBytes = 1
+	old := time.Now().Add(-time.Hour).UnixMilli()
+	oneBatchPerSegment(t, &cfg, plainBatch(t, 1, old))
 	cfg.RetentionMs = 1000
 	cfg.FlushMs = 10
 	l, err := m.GetOrCreate(TopicPartition{"t", 0}, [16]byte{}, cfg)
 	require.NoError(t, err)
-	old := time.Now().Add(-time.Hour).UnixMilli()
 	for range 3 {
 		mustAppend(t, l, plainBatch(t, 1, old), time.Time{})
 	}

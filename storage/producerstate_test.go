@@ -138,7 +138,7 @@ func TestProducerStateSurvivesRestart(t *testing.T) {
 func TestSnapshotsArePruned(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig()
-	cfg.SegmentBytes = 1
+	oneBatchPerSegment(t, &cfg, idemBatch(t, 1, 0, 0, 1, 1))
 	l := openTestLog(t, dir, cfg)
 	for i := range 6 {
 		mustAppend(t, l, idemBatch(t, 1, 0, int32(i), 1, 1), time.Time{})
@@ -165,7 +165,7 @@ func TestSnapshotsArePruned(t *testing.T) {
 
 func TestDeleteRecordsForgetsProducers(t *testing.T) {
 	cfg := testConfig()
-	cfg.SegmentBytes = 1
+	oneBatchPerSegment(t, &cfg, idemBatch(t, 1, 0, 0, 1, 1), plainBatch(t, 1, 1))
 	l := openTestLog(t, "", cfg)
 	mustAppend(t, l, idemBatch(t, 1, 0, 0, 1, 1), time.Time{})
 	mustAppend(t, l, plainBatch(t, 1, 1), time.Time{})

@@ -175,7 +175,13 @@ func TestRecoveryRebuildsDeletedIndexes(t *testing.T) {
 // truncates there and drops every later segment, as Kafka does.
 func TestRecoveryCorruptMiddleSegment(t *testing.T) {
 	cfg := testConfig()
-	cfg.SegmentBytes = 1
+	var samples [][]byte
+	for i := range 4 { // as writeBatches builds them
+		s := newSpec(recs(3, int64(1000*(i+1)))...)
+		s.codec = allCodecs[i%len(allCodecs)]
+		samples = append(samples, buildBatch(t, s))
+	}
+	oneBatchPerSegment(t, &cfg, samples...)
 	l, dir := writeBatches(t, cfg, 4) // segments 0, 3, 6, 9
 	require.NoError(t, l.Close())
 	path := segmentPath(dir, 3, logSuffix)

@@ -155,7 +155,8 @@ func TestTimestampBounds(t *testing.T) {
 		ts            []int64
 		refused       []int32 // nil: accepted
 	}{
-		{"defaults accept anything", DefaultConfig().TimestampBeforeMaxMs, DefaultConfig().TimestampAfterMaxMs, CreateTime, []int64{0, ms + 1e12}, nil},
+		{"defaults: any age, up to an hour ahead", DefaultConfig().TimestampBeforeMaxMs, DefaultConfig().TimestampAfterMaxMs, CreateTime, []int64{0, ms + 3600000}, nil},
+		{"defaults: not more than an hour ahead", DefaultConfig().TimestampBeforeMaxMs, DefaultConfig().TimestampAfterMaxMs, CreateTime, []int64{0, ms + 3600000 + 60000}, []int32{1}},
 		{"within both bounds", 1000, 1000, CreateTime, []int64{ms - 1000, ms, ms + 1000}, nil},
 		{"too old", 1000, 1000, CreateTime, []int64{ms, ms - 1001}, []int32{1}},
 		{"too new", 1000, 1000, CreateTime, []int64{ms + 1001, ms}, []int32{0}},

@@ -153,20 +153,22 @@ func TestTruncateToThenCrash(t *testing.T) {
 // snapshot taken past the new end is not used later.
 func TestTruncateToRestoresProducerState(t *testing.T) {
 	cases := []struct {
-		name         string
-		segmentBytes int64 // 1: a segment (and a snapshot) per batch
-		truncateTo   int64
+		name       string
+		perBatch   bool // a segment (and a snapshot) per batch
+		truncateTo int64
 	}{
-		{"within the active segment", 1 << 20, 4},
-		{"at a snapshot", 1, 4},
-		{"past the newest snapshot kept", 1, 2},
-		{"everything", 1, 0},
+		{"within the active segment", false, 4},
+		{"at a snapshot", true, 4},
+		{"past the newest snapshot kept", true, 2},
+		{"everything", true, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			cfg := testConfig()
-			cfg.SegmentBytes = tc.segmentBytes
+			if tc.perBatch {
+				oneBatchPerSegment(t, &cfg, idemBatch(t, 7, 0, 0, 1, 1), idemBatch(t, 7, 0, 0, 2, 1), idemBatch(t, 7, 0, 0, 3, 1))
+			}
 			l := openTestLog(t, dir, cfg)
 			for i := range 3 { // seq 0-1 at 0-1, 2-3 at 2-3, 4-5 at 4-5
 				mustAppend(t, l, idemBatch(t, 7, 0, int32(2*i), 2, 1), time.Time{})

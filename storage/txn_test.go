@@ -455,7 +455,8 @@ func TestTruncateToReopensTransactions(t *testing.T) {
 
 func TestLogStartOffsetAndTransactions(t *testing.T) {
 	cfg := testConfig()
-	cfg.SegmentBytes = 1 // one batch per segment
+	oneBatchPerSegment(t, &cfg, plainBatch(t, 2, 1), txnBatch(t, 1, 0, 0, 2, 10), txnBatch(t, 2, 0, 0, 1, 11),
+		encodeMarkerBatch(Marker{ProducerID: 1, CoordinatorEpoch: 3}, 0, 0, 0, false))
 	l := openTestLog(t, "", cfg)
 	interleavedTxns(t, l) // P2 aborted 4..7, P1 aborted 8..10, P2 open from 9
 	dir := l.dir

@@ -228,7 +228,7 @@ var options = []option{
 		set: oneOfField(func(b *builder) *string { return &b.cfg.CompressionType }, "producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")},
 	{key: "log.message.timestamp.before.max.ms", def: strconv.FormatInt(math.MaxInt64, 10), doc: "with CreateTime, refuse records timestamped further than this many ms behind the broker's clock",
 		set: intField(64, 0, func(b *builder) *int64 { return &b.cfg.LogMessageTimestampBeforeMaxMs })},
-	{key: "log.message.timestamp.after.max.ms", def: strconv.FormatInt(math.MaxInt64, 10), doc: "with CreateTime, refuse records timestamped further than this many ms ahead of the broker's clock",
+	{key: "log.message.timestamp.after.max.ms", def: "3600000", doc: "with CreateTime, refuse records timestamped further than this many ms ahead of the broker's clock",
 		set: intField(64, 0, func(b *builder) *int64 { return &b.cfg.LogMessageTimestampAfterMaxMs })},
 	{key: "log.roll.jitter.ms", defDoc: "log.roll.jitter.hours", doc: "each segment rolls a random time up to this many ms before log.roll.ms",
 		set: optionalLong(0, func(b *builder) **int64 { return &b.jitterMs })},

@@ -556,7 +556,7 @@ func FuzzParseProperties(f *testing.F) {
 func TestAppendRuleDefaults(t *testing.T) {
 	b := brokerConfig(mustLoad(t))
 	assert.Equal(t, int64(math.MaxInt64), b.Log.TimestampBeforeMaxMs)
-	assert.Equal(t, int64(math.MaxInt64), b.Log.TimestampAfterMaxMs)
+	assert.Equal(t, int64(3600000), b.Log.TimestampAfterMaxMs, "an hour, as Kafka 4")
 	assert.Equal(t, int64(0), b.Log.SegmentJitterMs)
 	assert.False(t, b.Log.Preallocate)
 	assert.Equal(t, []int32{-1, 9, 3}, []int32{b.Log.GzipLevel, b.Log.LZ4Level, b.Log.ZstdLevel})
