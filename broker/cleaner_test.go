@@ -22,7 +22,7 @@ func TestCompactedTopicIsCleaned(t *testing.T) {
 	str := func(s string) *string { return &s }
 	createTopic(t, cl, "compacted", 1, map[string]*string{
 		"cleanup.policy":            str("compact"),
-		"segment.bytes":             str("300"),
+		"internal.segment.bytes":    str("300"),
 		"min.cleanable.dirty.ratio": str("0.01"),
 	})
 	ctx := context.Background()

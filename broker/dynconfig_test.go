@@ -39,7 +39,7 @@ func TestDynamicBrokerConfigValidation(t *testing.T) {
 		{"read-only synonym", nil, "log.retention.hours", "1", kerr.InvalidRequest, "Cannot update these configs dynamically: Set(log.retention.hours)"},
 		{"unknown key", []int32{1}, "log.retention.weeks", "1", kerr.InvalidConfig, "Unknown broker config log.retention.weeks: kafkad cannot update it dynamically"},
 		{"not a number", []int32{1}, "log.retention.ms", "soon", kerr.InvalidRequest, "Invalid value soon for configuration log.retention.ms: Not a number of type LONG"},
-		{"out of range", nil, "log.segment.bytes", "10", kerr.InvalidRequest, "Invalid value 10 for configuration log.segment.bytes: 10 is below the minimum 14"},
+		{"out of range", nil, "log.segment.bytes", "10", kerr.InvalidRequest, "Invalid value 10 for configuration log.segment.bytes: 10 is below the minimum 1048576"},
 		{"int overflow", nil, "log.segment.bytes", "4294967296", kerr.InvalidRequest, "Invalid value 4294967296 for configuration log.segment.bytes: Not a number of type INT"},
 		{"bad enum", []int32{1}, "compression.type", "brotli", kerr.InvalidRequest, ""},
 		{"cleaner threads above double", []int32{1}, "log.cleaner.threads", "3", kerr.InvalidRequest, "Log cleaner threads cannot be increased to more than double the current value 1"},

@@ -89,7 +89,7 @@ func (b *Broker) topicConfigEntries(overrides map[string]string, names []string,
 	var out []kmsg.DescribeConfigsResponseResourceConfig
 	for i := range topicConfigs {
 		tc := &topicConfigs[i]
-		if names != nil && !slices.Contains(names, tc.name) {
+		if tc.internal || names != nil && !slices.Contains(names, tc.name) {
 			continue
 		}
 		e := kmsg.NewDescribeConfigsResponseResourceConfig()

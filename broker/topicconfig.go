@@ -27,7 +27,14 @@ type topicConfig struct {
 	def       func(c *Config) string
 	apply     func(lc *storage.Config, v string) error
 	doc       string
+	// internal: a testing aid Kafka keeps out of DescribeConfigs, applied
+	// after every other override.
+	internal bool
 }
+
+// minSegmentBytes is segment.bytes' and log.segment.bytes' minimum since
+// Kafka 4.0 (KIP-1030); internal.segment.bytes goes below it.
+const minSegmentBytes = 1 << 20
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 
@@ -230,6 +237,10 @@ var topicConfigs = []topicConfig{
 	{name: "index.interval.bytes", typ: kmsg.ConfigTypeInt, brokerKey: "log.index.interval.bytes",
 		def:   func(c *Config) string { return itoa(int64(c.Log.IndexIntervalBytes)) },
 		apply: intSetter(0, func(lc *storage.Config, n int32) { lc.IndexIntervalBytes = n }), doc: "bytes of records between offset index entries"},
+	{name: "internal.segment.bytes", typ: kmsg.ConfigTypeInt, internal: true,
+		def:   func(c *Config) string { return itoa(c.Log.SegmentBytes) },
+		apply: intSetter(14, func(lc *storage.Config, n int32) { lc.SegmentBytes = int64(n) }),
+		doc:   "for tests, as Kafka's internal config: segment.bytes without its 1 MiB minimum; not shown by DescribeConfigs"},
 	{name: "leader.replication.throttled.replicas", typ: kmsg.ConfigTypeList, def: constDef(""), apply: throttledReplicas("leader.replication.throttled.replicas"),
 		doc: "replicas (partition:broker, or *) whose leader throttles out-of-sync followers to leader.replication.throttled.rate"},
 	{name: "local.retention.bytes", typ: kmsg.ConfigTypeLong, brokerKey: "log.local.retention.bytes", def: constDef("-2"), apply: onlyDefault(-2, noTieredStorage), doc: "tiered storage's local retention: only -2 (use retention.bytes) is accepted"},
@@ -294,7 +305,7 @@ var topicConfigs = []topicConfig{
 		apply: longSetter(-1, func(lc *storage.Config, n int64) { lc.RetentionMs = n }), doc: "delete segments older than this; -1 forever"},
 	{name: "segment.bytes", typ: kmsg.ConfigTypeInt, brokerKey: "log.segment.bytes",
 		def:   func(c *Config) string { return itoa(c.Log.SegmentBytes) },
-		apply: longSetter(14, func(lc *storage.Config, n int64) { lc.SegmentBytes = n }), doc: "roll a new segment at this size"},
+		apply: longSetter(minSegmentBytes, func(lc *storage.Config, n int64) { lc.SegmentBytes = n }), doc: "roll a new segment at this size (at least 1 MiB)"},
 	{name: "segment.index.bytes", typ: kmsg.ConfigTypeInt, brokerKey: "log.index.size.max.bytes",
 		def:   func(c *Config) string { return itoa(int64(c.Log.SegmentIndexBytes)) },
 		apply: intSetter(8, func(lc *storage.Config, n int32) { lc.SegmentIndexBytes = n }), doc: "largest offset or time index file; the segment rolls when full"},
@@ -339,9 +350,11 @@ func (c *Config) logConfig(overrides map[string]string) storage.Config {
 	if comp, ok := storage.ParseCompression(c.CompressionType); ok {
 		lc.Compression = comp
 	}
-	for k, v := range overrides {
-		if tc, ok := lookupTopicConfig(k); ok {
-			_ = tc.apply(&lc, v)
+	for _, internal := range []bool{false, true} {
+		for k, v := range overrides {
+			if tc, ok := lookupTopicConfig(k); ok && tc.internal == internal {
+				_ = tc.apply(&lc, v)
+			}
 		}
 	}
 	return lc

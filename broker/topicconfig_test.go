@@ -39,6 +39,25 @@ func TestTopicConfigDefaultsValidate(t *testing.T) {
 	}
 }
 
+// segment.bytes has Kafka 4's 1 MiB minimum; tests go below it with
+// internal.segment.bytes, which wins over segment.bytes whatever the map
+// order and which DescribeConfigs does not show.
+func TestSegmentBytesMinimumAndInternal(t *testing.T) {
+	assert.ErrorIs(t, validateTopicConfigs(map[string]string{"segment.bytes": "1048575"}), errInvalidConfig)
+	assert.NoError(t, validateTopicConfigs(map[string]string{"segment.bytes": "1048576"}))
+	assert.NoError(t, validateTopicConfigs(map[string]string{"internal.segment.bytes": "300"}))
+	assert.ErrorIs(t, validateTopicConfigs(map[string]string{"internal.segment.bytes": "13"}), errInvalidConfig)
+	c := DefaultConfig()
+	for range 20 { // map order varies
+		lc := c.logConfig(map[string]string{"segment.bytes": "2097152", "internal.segment.bytes": "300"})
+		require.Equal(t, int64(300), lc.SegmentBytes)
+	}
+	b := &Broker{cfg: c, dyn: newBrokerConfigs(c)}
+	for _, e := range b.topicConfigEntries(map[string]string{"internal.segment.bytes": "300"}, nil, false) {
+		assert.NotEqual(t, "internal.segment.bytes", e.Name)
+	}
+}
+
 // The topic configs that act on append land in the log's settings; the
 // broker defaults apply where a topic has no override.
 func TestTopicConfigsReachLogConfig(t *testing.T) {

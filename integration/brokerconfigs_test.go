@@ -81,7 +81,7 @@ func testBrokerConfigsCommand(t *testing.T, j javaKafka) {
 	ctx := context.Background()
 	cl := k.client(t, kgo.DefaultProduceTopic(topic))
 	adm := kadm.NewClient(cl)
-	_, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"segment.bytes": kadm.StringPtr("1024")}, topic)
+	_, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"internal.segment.bytes": kadm.StringPtr("1024")}, topic)
 	require.NoError(t, err)
 	value := strings.Repeat("v", 200)
 	for i := 0; i < 40; i++ {

@@ -22,7 +22,7 @@ func TestCompactedTopicReplicates(t *testing.T) {
 	adm := kadm.NewClient(c.client(t))
 	resp, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{
 		"cleanup.policy":            kadm.StringPtr("compact"),
-		"segment.bytes":             kadm.StringPtr("2000"),
+		"internal.segment.bytes":    kadm.StringPtr("2000"),
 		"min.cleanable.dirty.ratio": kadm.StringPtr("0.01"),
 	}, "compacted")
 	require.NoError(t, err)

@@ -196,8 +196,8 @@ var options = []option{
 	{key: "min.insync.replicas", def: "1", doc: "replicas that must have a record before acks=all succeeds",
 		set: intField(32, 1, func(b *builder) *int32 { return &b.cfg.MinInsyncReplicas })},
 
-	{key: "log.segment.bytes", def: "1073741824", doc: "roll a new segment at this size",
-		set: intField(32, 14, func(b *builder) *int32 { return &b.cfg.LogSegmentBytes })},
+	{key: "log.segment.bytes", def: "1073741824", doc: "roll a new segment at this size (at least 1 MiB, as Kafka 4)",
+		set: intField(32, 1<<20, func(b *builder) *int32 { return &b.cfg.LogSegmentBytes })},
 	{key: "log.roll.ms", defDoc: "log.roll.hours", doc: "roll a new segment after this many ms",
 		set: optionalLong(1, func(b *builder) **int64 { return &b.rollMs })},
 	{key: "log.roll.hours", def: "168", doc: "roll a new segment after this many hours",
