@@ -372,6 +372,8 @@ func lastValues(recs []*kgo.Record) map[string]string {
 //     record per key below the active segment (needs the `cleaner`
 //     branch), each config key keeps its last value and no status key is
 //     lost;
+//   - a deleted connector's tombstones are gone from both topics once
+//     delete.retention.ms passed and the cleaner ran again (`cleaner`);
 //   - a worker started on the compacted topics gets every connector back
 //     with its last configuration, running, and the source resumes at its
 //     committed position: the files are equal again after more lines.
@@ -531,6 +533,52 @@ func TestConnectDistributedFileRoundTrip(t *testing.T) {
 			}
 		}
 	}
+
+	// A deleted connector leaves tombstones (its config and target state
+	// in the config topic, its status in the status topic), which the
+	// cleaner drops on a pass after delete.retention.ms (1 s here). Kafka
+	// cleans a log only when it is dirty enough, so churn reconfigures
+	// every second until then.
+	w.call(http.MethodPost, "/connectors", map[string]any{"name": "doomed", "config": connectorConfig(
+		"connector.class", fileSourceConnector, "tasks.max", "1", "file", churnFile, "topic", churnTopic)}, http.StatusCreated)
+	w.waitState("doomed", "RUNNING")
+	w.call(http.MethodDelete, "/connectors/doomed", nil, http.StatusNoContent)
+	doomed := map[string][]string{
+		"connect-configs": {"connector-doomed", "target-state-doomed"},
+		"connect-status":  {"status-connector-doomed"},
+	}
+	left := func() []string {
+		var out []string
+		for name, keys := range doomed {
+			got := lastValues(readToEnd(t, c, name))
+			for _, key := range keys {
+				if v, ok := got[key]; ok {
+					out = append(out, fmt.Sprintf("%s: %s=%s", name, key, v))
+				}
+			}
+		}
+		return out
+	}
+	// Just written, they are there (a tombstone lives at least
+	// delete.retention.ms after the pass that first keeps it).
+	assert.Contains(t, left(), "connect-configs: connector-doomed=<tombstone>")
+	wait, rounds, deleted := time.Duration(0), 0, time.Now()
+	if cleaned {
+		wait = 60 * time.Second
+	}
+	pollFor(wait, time.Second, func() bool {
+		if len(left()) == 0 {
+			return true
+		}
+		rounds++
+		lastBatch = strconv.Itoa(100 + churns + int(time.Now().Unix()%1000))
+		w.call(http.MethodPut, "/connectors/churn/config", connectorConfig(
+			"connector.class", fileSourceConnector, "tasks.max", "1", "file", churnFile, "topic", churnTopic,
+			"batch.size", lastBatch), http.StatusOK, http.StatusCreated)
+		return false
+	})
+	assert.Empty(t, left(), "a deleted connector's tombstones are dropped after delete.retention.ms (cleaner branch)")
+	t.Logf("tombstones of the deleted connector gone %s after the delete, %d churn rounds", time.Since(deleted).Round(100*time.Millisecond), rounds)
 
 	// A worker started on the compacted topics has everything back.
 	w.Stop()
