@@ -172,18 +172,16 @@ func uncleanedBelowActive(recs []*kgo.Record, segmentBytes int) string {
 	return ""
 }
 
-// TestCompactedTopicReplicated: a compacted topic (segment.bytes 64 KiB,
+// TestCompactedTopicReplicated: a compacted topic (64 KiB segments,
 // min.cleanable.dirty.ratio 0.01) with three replicas and
 // min.insync.replicas=2. An idempotent acks=all producer writes 1,000 keys
 // 20 times over, each value naming its round. Asserted:
 //   - a produce of one batch larger than segment.bytes is refused with
-//     RECORD_LIST_TOO_LARGE, as in Kafka (kafkad takes it today);
+//     RECORD_LIST_TOO_LARGE, as in Kafka;
 //   - a record without a key is refused with INVALID_RECORD, as Kafka does
-//     for compacted topics (on a topic of its own; needs the `topiccfg`
-//     branch);
+//     for compacted topics (on a topic of its own);
 //   - each replica's cleaner shrinks its copy of the partition on disk to
-//     well under a quarter of what was written (needs the `cleaner`
-//     branch);
+//     well under a quarter of what was written;
 //   - read from each replica in turn as the leader, from the log start to
 //     the high watermark: offsets strictly increase (the gaps are what the
 //     cleaner removed), every key is there, and every key's last value is
@@ -199,7 +197,7 @@ func TestCompactedTopicReplicated(t *testing.T) {
 	adm := kadm.NewClient(c.client(t))
 	resp, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{
 		"cleanup.policy":            kadm.StringPtr("compact"),
-		"segment.bytes":             kadm.StringPtr("65536"),
+		"internal.segment.bytes":    kadm.StringPtr("65536"), // below segment.bytes' 1 MiB minimum
 		"min.cleanable.dirty.ratio": kadm.StringPtr("0.01"),
 		"min.insync.replicas":       kadm.StringPtr("2"),
 	}, topic)
@@ -208,7 +206,7 @@ func TestCompactedTopicReplicated(t *testing.T) {
 	c.waitAgreement(topic, func(v map[int32]partitionView) bool { return v[0].leader > 0 && v[0].isr == "[1 2 3]" })
 
 	t.Run("keyless record refused", func(t *testing.T) {
-		// On a topic of its own, so that a branch without the refusal
+		// On a topic of its own, so that a broker without the refusal
 		// fails this check only. Not the idempotent producer below: a
 		// refused batch would end its producer id's sequence.
 		const keyless = "compacted-keyless"
@@ -217,7 +215,7 @@ func TestCompactedTopicReplicated(t *testing.T) {
 		require.NoError(t, resp.Err)
 		cl := c.client(t, kgo.DefaultProduceTopic(keyless), kgo.DisableIdempotentWrite(), kgo.RecordRetries(2))
 		err = cl.ProduceSync(ctx, &kgo.Record{Value: []byte("no key")}).FirstErr()
-		assert.ErrorIs(t, err, kerr.InvalidRecord, "a keyless record on a compacted topic (topiccfg branch)")
+		assert.ErrorIs(t, err, kerr.InvalidRecord, "a keyless record on a compacted topic")
 		require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Key: []byte("k"), Value: []byte("keyed")}).FirstErr(),
 			"a record with a key is taken")
 	})
@@ -238,7 +236,7 @@ func TestCompactedTopicReplicated(t *testing.T) {
 		// limit. One round in one batch is about 107 KB.
 		const big = "compacted-big-batch"
 		resp, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"cleanup.policy": kadm.StringPtr("compact"),
-			"segment.bytes": kadm.StringPtr("65536")}, big)
+			"internal.segment.bytes": kadm.StringPtr("65536")}, big)
 		require.NoError(t, err)
 		require.NoError(t, resp.Err)
 		cl := c.client(t, kgo.DefaultProduceTopic(big), kgo.DisableIdempotentWrite(), kgo.RecordRetries(2),
@@ -284,7 +282,7 @@ func TestCompactedTopicReplicated(t *testing.T) {
 		}
 		return true
 	})
-	assert.True(t, cleaned, "every replica's cleaner shrinks the partition below %d bytes (cleaner branch)", full/4)
+	assert.True(t, cleaned, "every replica's cleaner shrinks the partition below %d bytes", full/4)
 	for _, k := range c.brokers {
 		t.Logf("broker %d: %d bytes of .log (cleaned=%v)", k.ID, partitionLogBytes(t, k, topic, 0), cleaned)
 	}
@@ -307,7 +305,7 @@ func TestCompactedTopicReplicated(t *testing.T) {
 				recs = readToEnd(t, c, topic)
 				return uncleanedBelowActive(recs, 65536) == ""
 			})
-			assert.Empty(t, uncleanedBelowActive(recs, 65536), "%d records read of %d written (cleaner branch)", len(recs), written)
+			assert.Empty(t, uncleanedBelowActive(recs, 65536), "%d records read of %d written", len(recs), written)
 			last := map[string]string{}
 			prev := int64(-1)
 			for _, r := range recs {

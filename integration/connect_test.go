@@ -407,16 +407,15 @@ func lastValues(recs []*kgo.Record) map[string]string {
 //     nothing repeated) after the first lines, after lines written while
 //     the worker was stopped (SIGTERM) and started again, and after lines
 //     written while a broker was restarted;
-//   - with small segments (segment.bytes, segment.ms) and
+//   - with small segments (internal.segment.bytes, segment.ms) and
 //     min.cleanable.dirty.ratio=0.01 set on the internal topics through
 //     IncrementalAlterConfigs, 20 reconfigurations of a third connector and
 //     pause/resume rounds of the two others rewrite the same keys of the
 //     config and status topics many times; the cleaner then leaves one
-//     record per key below the active segment (needs the `cleaner`
-//     branch), each config key keeps its last value and no status key is
-//     lost;
+//     record per key below the active segment, each config key keeps
+//     its last value and no status key is lost;
 //   - a deleted connector's tombstones are gone from both topics once
-//     delete.retention.ms passed and the cleaner ran again (`cleaner`);
+//     delete.retention.ms passed and the cleaner ran again;
 //   - a worker started on the compacted topics gets every connector back
 //     with its last configuration, running, and the source resumes at its
 //     committed position: the files are equal again after more lines;
@@ -496,7 +495,7 @@ func TestConnectDistributedFileRoundTrip(t *testing.T) {
 
 	// Small segments and an eager cleaner on the internal topics.
 	alter := []kadm.AlterConfig{
-		{Op: kadm.SetConfig, Name: "segment.bytes", Value: kadm.StringPtr("4096")},
+		{Op: kadm.SetConfig, Name: "internal.segment.bytes", Value: kadm.StringPtr("4096")},
 		{Op: kadm.SetConfig, Name: "segment.ms", Value: kadm.StringPtr("1000")},
 		{Op: kadm.SetConfig, Name: "min.cleanable.dirty.ratio", Value: kadm.StringPtr("0.01")},
 		{Op: kadm.SetConfig, Name: "delete.retention.ms", Value: kadm.StringPtr("1000")},
@@ -557,7 +556,7 @@ func TestConnectDistributedFileRoundTrip(t *testing.T) {
 		}
 		return done
 	})
-	assert.True(t, cleaned, "the config and status topics keep one record per key below a 4 KiB active segment (cleaner branch)")
+	assert.True(t, cleaned, "the config and status topics keep one record per key below a 4 KiB active segment ")
 	for _, name := range compacted {
 		recs := after[name]
 		perKey, most := keyCounts(recs)
@@ -622,7 +621,7 @@ func TestConnectDistributedFileRoundTrip(t *testing.T) {
 			"batch.size", lastBatch), http.StatusOK, http.StatusCreated)
 		return false
 	})
-	assert.True(t, gone, "a deleted connector's tombstones are dropped after delete.retention.ms (cleaner branch); left: %v", left())
+	assert.True(t, gone, "a deleted connector's tombstones are dropped after delete.retention.ms ; left: %v", left())
 	t.Logf("tombstones of the deleted connector gone=%v %s after the delete, %d churn rounds", gone, time.Since(deleted).Round(100*time.Millisecond), rounds)
 
 	// A worker started on the compacted topics has everything back.
