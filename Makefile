@@ -53,7 +53,7 @@ $(CACHE)/java.stamp: integration/java/pom.xml
 $(CACHE)/java-$(KAFKA_NEXT).stamp: integration/java/pom.xml
 	@mkdir -p $(CACHE)/java-$(KAFKA_NEXT)
 	rm -rf $(CACHE)/java-$(KAFKA_NEXT)/lib
-	mvn -q -B -f integration/java/pom.xml -Dkafka.version=$(KAFKA_NEXT) dependency:copy-dependencies -DoutputDirectory=$(CACHE)/java-$(KAFKA_NEXT)/lib
+	mvn -q -B -f integration/java/pom.xml -Dkafka.version=$(KAFKA_NEXT) -Dno.connect dependency:copy-dependencies -DoutputDirectory=$(CACHE)/java-$(KAFKA_NEXT)/lib
 	@touch $@
 
 $(CACHE)/python.stamp: integration/python/requirements.txt
