@@ -30,14 +30,30 @@ func (b *Broker) handleCreateTopics(ctx context.Context, r *protocol.Request) km
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
 	}
+	specs := make([]controller.TopicSpec, len(req.Topics))
+	errs := make([]error, len(req.Topics))
+	var budget recordBudget
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		specs[i], errs[i] = b.topicSpec(rt)
+		if errs[i] == nil && seen[rt.Topic] > 1 {
+			errs[i] = fmt.Errorf("%w: topic %s appears more than once", errInvalidRequest, rt.Topic)
+		}
+		if errs[i] == nil {
+			budget.add(1 + int64(specs[i].Partitions) + int64(len(specs[i].Assignment)) + int64(len(specs[i].Configs)))
+		}
+	}
+	// Over Kafka's per-request bound the whole request fails, as the
+	// controller's bounded record list does.
+	overBudget := !budget.add(0)
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
 		var t metastore.Topic
-		spec, err := b.topicSpec(rt)
-		if err == nil && seen[rt.Topic] > 1 {
-			err = fmt.Errorf("%w: topic %s appears more than once", errInvalidRequest, rt.Topic)
+		spec, err := specs[i], errs[i]
+		if overBudget {
+			err = errExcessiveBatch
 		}
 		if err == nil {
 			t, err = b.ctrl.CreateTopic(ctx, spec, req.ValidateOnly)
