@@ -41,6 +41,11 @@ type Config struct {
 	ReplicaFetchBackoff           time.Duration // replica.fetch.backoff.ms
 	OffsetsTopicPartitions        int32         // offsets.topic.num.partitions
 	OffsetsTopicReplicationFactor int16         // offsets.topic.replication.factor
+	MaxConnections                int32         // max.connections (dynamic)
+	MaxConnectionsPerIP           int32         // max.connections.per.ip (dynamic)
+	MaxConnectionsPerIPOverrides  string        // max.connections.per.ip.overrides (dynamic)
+	ConnectionsMaxIdle            time.Duration // connections.max.idle.ms
+	QueuedMaxRequests             int32         // queued.max.requests
 	// Group holds the group coordinator's settings (group.*,
 	// offset.metadata.max.bytes).
 	Group coordinator.Config
@@ -90,6 +95,10 @@ func DefaultConfig() Config {
 		ReplicaFetchBackoff:           time.Second,
 		OffsetsTopicPartitions:        50,
 		OffsetsTopicReplicationFactor: 3,
+		MaxConnections:                unlimited,
+		MaxConnectionsPerIP:           unlimited,
+		ConnectionsMaxIdle:            10 * time.Minute,
+		QueuedMaxRequests:             500,
 		Group:                         coordinator.DefaultConfig(),
 		Txn:                           txn.DefaultConfig(),
 		Log:                           storage.DefaultConfig(),

@@ -45,6 +45,7 @@ type conn struct {
 	queue  chan *slot
 	ctx    context.Context
 	cancel context.CancelFunc
+	idle   idleTracker
 }
 
 func (b *Broker) serveConn(nc net.Conn) {
@@ -57,6 +58,11 @@ func (b *Broker) serveConn(nc net.Conn) {
 		ctx:    ctx,
 		cancel: cancel,
 	}
+	c.idle.start(b.liveConfig().ConnectionsMaxIdle, func() {
+		c.log.Debug().Msg("closing idle connection (connections.max.idle.ms)")
+		cancel()
+	})
+	context.AfterFunc(ctx, c.idle.stop)
 	b.goroutine(func() {
 		c.write()
 		// The writer leaves on a write error or after the reader quit; either
@@ -104,13 +110,15 @@ func (c *conn) read() {
 			return
 		}
 		s := c.enqueue(h)
-		if s == nil {
+		if s == nil || !c.b.requests.acquire(c.ctx) {
 			return
 		}
-		if !c.dispatch(api, protocol.NewRequest(h, req, func(resp kmsg.Response) {
+		ok := c.dispatch(api, protocol.NewRequest(h, req, func(resp kmsg.Response) {
 			s.resp = resp
 			close(s.done)
-		})) {
+		}))
+		c.b.requests.release()
+		if !ok {
 			return
 		}
 	}
@@ -122,6 +130,8 @@ func (c *conn) enqueue(h protocol.Header) *slot {
 	s := &slot{h: h, done: make(chan struct{})}
 	select {
 	case c.queue <- s:
+		c.idle.pending.Add(1)
+		c.idle.touch()
 		return s
 	case <-c.ctx.Done():
 		return nil
@@ -175,6 +185,8 @@ func (c *conn) write() {
 				return
 			}
 		}
+		c.idle.pending.Add(-1)
+		c.idle.touch()
 		if s.resp == nil {
 			continue // acks=0 produce: no answer
 		}

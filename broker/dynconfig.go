@@ -132,6 +132,7 @@ func buildDynamicKeys() map[string]*dynamicKey {
 		doc: "bytes/s a follower fetches for its throttled replicas (follower.replication.throttled.replicas)",
 		set: intKey(0, math.MaxInt64, func(c *Config, n int64) { c.FollowerReplicationThrottledRate = n }),
 		get: func(c *Config) string { return itoa(c.FollowerReplicationThrottledRate) }})
+	addConnectionKeys(add)
 	return m
 }
 

@@ -54,6 +54,10 @@ type Broker struct {
 	dynMu sync.Mutex
 	// throttle is the replication quota of throttled replicas.
 	throttle *replicationThrottle
+	// conns enforces max.connections and max.connections.per.ip;
+	// requests bounds queued.max.requests.
+	conns    *connQuotas
+	requests *requestQueue
 }
 
 // New builds a broker over a started metadata store and an opened log
@@ -67,7 +71,9 @@ func New(cfg Config, store *metastore.Store, logs *storage.Manager, logger zerol
 		ctrl:  controller.New(store, logger),
 		parts: make(map[storage.TopicPartition]*partition),
 		dyn:   newBrokerConfigs(cfg),
+		conns: newConnQuotas(),
 	}
+	b.requests = newRequestQueue(cfg.QueuedMaxRequests)
 	b.throttle = newReplicationThrottle(cfg.LeaderReplicationThrottledRate, cfg.FollowerReplicationThrottledRate)
 	logs.SetCleanerConfig(cfg.Cleaner)
 	b.pids = newProducerIDs(store)
@@ -202,7 +208,12 @@ func (b *Broker) Addrs() []string {
 
 func (b *Broker) accept(ln net.Listener) {
 	var delay time.Duration
+	// A client in a reconnect loop must not flood the log.
+	refusals := b.log.Sample(&zerolog.BurstSampler{Burst: 10, Period: 10 * time.Second})
 	for {
+		if !b.conns.waitSlot(b.ctx, func() int { return int(b.liveConfig().MaxConnections) }) {
+			return
+		}
 		nc, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || b.ctx.Err() != nil {
@@ -222,7 +233,17 @@ func (b *Broker) accept(ln net.Listener) {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}
-		b.goroutine(func() { b.serveConn(nc) })
+		ip := remoteIP(nc)
+		if ok, limit := b.conns.inc(ip, b.liveConfig()); !ok {
+			nc.Close()
+			refusals.Warn().Str("remote", nc.RemoteAddr().String()).Int("max_connections_per_ip", limit).
+				Msg("connection refused: the address already has its maximum of connections")
+			continue
+		}
+		b.goroutine(func() {
+			defer b.conns.dec(ip)
+			b.serveConn(nc)
+		})
 	}
 }
 

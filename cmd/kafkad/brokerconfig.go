@@ -24,6 +24,11 @@ func brokerConfig(cfg Config) broker.Config {
 	b.MinInsyncReplicas = cfg.MinInsyncReplicas
 	b.MessageMaxBytes = cfg.MessageMaxBytes
 	b.SocketRequestMaxBytes = cfg.SocketRequestMaxBytes
+	b.MaxConnections = cfg.MaxConnections
+	b.MaxConnectionsPerIP = cfg.MaxConnectionsPerIP
+	b.MaxConnectionsPerIPOverrides = cfg.MaxConnectionsPerIPOverrides
+	b.ConnectionsMaxIdle = cfg.ConnectionsMaxIdle
+	b.QueuedMaxRequests = cfg.QueuedMaxRequests
 	if cfg.LogRetentionCheckInterval > 0 {
 		b.RetentionCheckInterval = cfg.LogRetentionCheckInterval
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf16"
+
+	"github.com/kafkad/kafkad/broker"
 )
 
 // Sentinels of LoadConfig. Every error it returns wraps one of them.
@@ -95,6 +97,12 @@ type Config struct {
 
 	MessageMaxBytes       int32 // message.max.bytes
 	SocketRequestMaxBytes int32 // socket.request.max.bytes
+
+	MaxConnections               int32         // max.connections
+	MaxConnectionsPerIP          int32         // max.connections.per.ip
+	MaxConnectionsPerIPOverrides string        // max.connections.per.ip.overrides
+	ConnectionsMaxIdle           time.Duration // connections.max.idle.ms
+	QueuedMaxRequests            int32         // queued.max.requests
 
 	AutoLeaderRebalance          bool          // auto.leader.rebalance.enable
 	LeaderImbalanceCheckInterval time.Duration // leader.imbalance.check.interval.seconds
@@ -273,6 +281,22 @@ var options = []option{
 		set: intField(32, 0, func(b *builder) *int32 { return &b.cfg.MessageMaxBytes })},
 	{key: "socket.request.max.bytes", def: "104857600", doc: "largest request accepted",
 		set: intField(32, 1, func(b *builder) *int32 { return &b.cfg.SocketRequestMaxBytes })},
+	{key: "max.connections", def: "2147483647", doc: "most connections the broker holds at once; at the limit it stops accepting until one closes (dynamic)",
+		set: intField(32, 0, func(b *builder) *int32 { return &b.cfg.MaxConnections })},
+	{key: "max.connections.per.ip", def: "2147483647", doc: "most connections from one IP address; a new one over the limit is closed at once (dynamic)",
+		set: intField(32, 0, func(b *builder) *int32 { return &b.cfg.MaxConnectionsPerIP })},
+	{key: "max.connections.per.ip.overrides", doc: "exceptions to max.connections.per.ip by IP or host name, e.g. `hostName:100,127.0.0.1:200` (dynamic)",
+		set: func(b *builder, v string) error {
+			if _, err := broker.ParseConnectionOverrides(v); err != nil {
+				return fmt.Errorf("%w: %w", ErrInvalidValue, err)
+			}
+			b.cfg.MaxConnectionsPerIPOverrides = v
+			return nil
+		}},
+	{key: "connections.max.idle.ms", def: "600000", doc: "a connection with no request and no pending answer for this long is closed; -1 never closes one",
+		set: msField(-1, func(b *builder) *time.Duration { return &b.cfg.ConnectionsMaxIdle })},
+	{key: "queued.max.requests", def: "500", doc: "requests read from all connections and not yet taken by a handler; when full the broker stops reading",
+		set: intField(32, 1, func(b *builder) *int32 { return &b.cfg.QueuedMaxRequests })},
 
 	{key: "auto.leader.rebalance.enable", def: "true", doc: "the controller moves leadership back to preferred replicas",
 		set: boolField(func(b *builder) *bool { return &b.cfg.AutoLeaderRebalance })},
