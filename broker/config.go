@@ -43,6 +43,7 @@ type Config struct {
 	OffsetsTopicReplicationFactor int16         // offsets.topic.replication.factor
 	MaxConnections                int32         // max.connections (dynamic)
 	MaxConnectionsPerIP           int32         // max.connections.per.ip (dynamic)
+	MaxConnectionCreationRate     int32         // max.connection.creation.rate (dynamic)
 	MaxConnectionsPerIPOverrides  string        // max.connections.per.ip.overrides (dynamic)
 	ConnectionsMaxIdle            time.Duration // connections.max.idle.ms
 	QueuedMaxRequests             int32         // queued.max.requests
@@ -97,6 +98,7 @@ func DefaultConfig() Config {
 		OffsetsTopicReplicationFactor: 3,
 		MaxConnections:                unlimited,
 		MaxConnectionsPerIP:           unlimited,
+		MaxConnectionCreationRate:     unlimited,
 		ConnectionsMaxIdle:            10 * time.Minute,
 		QueuedMaxRequests:             500,
 		Group:                         coordinator.DefaultConfig(),

@@ -8,8 +8,11 @@ package broker
 //   - max.connections: when the broker holds that many connections the
 //     accept loops stop accepting until one closes; new clients wait in
 //     the listen backlog and none is served over the limit.
+//   - max.connection.creation.rate: a connection accepted faster than
+//     the rate waits before it is served, and the accept loop with it;
+//     as in Kafka the wait is at most one second (its quota window).
 //
-// All three are dynamic broker configs; the accept loop reads the live
+// All four are dynamic broker configs; the accept loop reads the live
 // configuration for each connection.
 
 import (
@@ -57,6 +60,9 @@ type connQuotas struct {
 	// per change of the config, not per connection.
 	overridesRaw string
 	overrides    map[string]int
+	// tat is when the creation rate would next allow a connection without
+	// delay (a GCRA theoretical arrival time).
+	tat time.Time
 }
 
 func newConnQuotas() *connQuotas {
@@ -81,6 +87,25 @@ func (q *connQuotas) waitSlot(ctx context.Context, limit func() int) bool {
 			return false
 		}
 	}
+}
+
+// throttle charges one new connection against max.connection.creation.rate
+// and returns how long it must wait: the time by which connections run
+// more than a second's worth ahead of the rate, capped at a second.
+func (q *connQuotas) throttle(rate int32, now time.Time) time.Duration {
+	if rate >= unlimited {
+		return 0
+	}
+	if rate <= 0 {
+		return time.Second
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.tat.Before(now) {
+		q.tat = now
+	}
+	q.tat = q.tat.Add(time.Second / time.Duration(rate))
+	return min(max(q.tat.Sub(now)-time.Second, 0), time.Second)
 }
 
 // inc counts a connection from ip, or reports the per-IP limit it would
@@ -153,6 +178,10 @@ func addConnectionKeys(add func(dynamicKey)) {
 		doc: "most connections the broker holds; at the limit it stops accepting until one closes",
 		set: intKey(0, math.MaxInt32, func(c *Config, n int64) { c.MaxConnections = int32(n) }),
 		get: func(c *Config) string { return itoa(int64(c.MaxConnections)) }})
+	add(dynamicKey{name: "max.connection.creation.rate", typ: kmsg.ConfigTypeInt,
+		doc: "new connections per second the broker accepts; faster ones wait (at most a second each)",
+		set: intKey(0, math.MaxInt32, func(c *Config, n int64) { c.MaxConnectionCreationRate = int32(n) }),
+		get: func(c *Config) string { return itoa(int64(c.MaxConnectionCreationRate)) }})
 	add(dynamicKey{name: "max.connections.per.ip", typ: kmsg.ConfigTypeInt,
 		doc: "most connections from one IP address; a connection over it is closed at once",
 		set: intKey(0, math.MaxInt32, func(c *Config, n int64) { c.MaxConnectionsPerIP = int32(n) }),

@@ -103,9 +103,13 @@ func TestConnectionLimitsAreDynamic(t *testing.T) {
 		return ok
 	}, 10*time.Second, 100*time.Millisecond)
 
+	alter("max.connection.creation.rate", "100")
+	require.Eventually(t, func() bool { return tb.liveConfig().MaxConnectionCreationRate == 100 }, 10*time.Second, 50*time.Millisecond)
+
 	entries := describeBroker(t, tb, "1")
 	assert.Equal(t, "127.0.0.1:100", *entries["max.connections.per.ip.overrides"].Value)
 	assert.Equal(t, "0", *entries["max.connections.per.ip"].Value)
+	assert.Equal(t, "100", *entries["max.connection.creation.rate"].Value)
 
 	resp, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.connections.per.ip.overrides", Value: kadm.StringPtr("nocount")}}, tb.cfg.BrokerID)
 	require.NoError(t, err)
@@ -174,31 +178,37 @@ func TestQueuedMaxRequests(t *testing.T) {
 	tb.requests.release()
 	readAnswer(t, nc, 1)
 
-	// One slot is enough for many clients at once: parked requests do not
-	// hold it.
+	// One slot is enough for many clients at once: parked requests (a
+	// JoinGroup waiting for the others, a long-polling fetch) do not hold
+	// it, so a group of four still forms while they produce.
+	createTopic(t, tb.client(t), "queued", 4, nil)
+	pollCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	createTopic(t, tb.client(t), "queued", 1, nil)
+	t.Cleanup(func() { stop(); wg.Wait() })
 	for i := range 4 {
+		cl := tb.client(t, kgo.ConsumeTopics("queued"), kgo.ConsumerGroup("g"), kgo.FetchMaxWait(time.Second))
+		for j := range 20 {
+			r := cl.ProduceSync(ctx, &kgo.Record{Topic: "queued", Value: []byte{byte(i), byte(j)}})
+			require.NoError(t, r.FirstErr())
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cl, err := kgo.NewClient(kgo.SeedBrokers(tb.addr), kgo.ConsumeTopics("queued"), kgo.ConsumerGroup("g"),
-				kgo.FetchMaxWait(time.Second))
-			if !assert.NoError(t, err) {
-				return
-			}
-			defer cl.Close()
-			for j := range 20 {
-				r := cl.ProduceSync(ctx, &kgo.Record{Topic: "queued", Value: []byte{byte(i), byte(j)}})
-				assert.NoError(t, r.FirstErr())
+			for pollCtx.Err() == nil {
+				cl.PollFetches(pollCtx)
 			}
 		}()
 	}
-	wg.Wait()
-	end, err := kadm.NewClient(tb.client(t)).ListEndOffsets(ctx, "queued")
+	adm := kadm.NewClient(tb.client(t))
+	require.Eventually(t, func() bool {
+		groups, err := adm.DescribeGroups(ctx, "g")
+		return err == nil && groups["g"].State == "Stable" && len(groups["g"].Members) == 4
+	}, 30*time.Second, 100*time.Millisecond)
+	end, err := adm.ListEndOffsets(ctx, "queued")
 	require.NoError(t, err)
-	o, _ := end.Lookup("queued", 0)
-	assert.Equal(t, int64(80), o.Offset)
+	var total int64
+	end.Each(func(o kadm.ListedOffset) { total += o.Offset })
+	assert.Equal(t, int64(80), total)
 }
 
 func TestParseConnectionOverrides(t *testing.T) {
@@ -225,4 +235,35 @@ func TestParseConnectionOverrides(t *testing.T) {
 			assert.Equal(t, tc.want, got)
 		})
 	}
+}
+
+func TestConnectionCreationRateThrottle(t *testing.T) {
+	q := newConnQuotas()
+	now := time.Unix(1000, 0)
+	// A second's worth (10) goes without delay, then each waits 100 ms
+	// more than the one before, capped at a second.
+	for range 10 {
+		assert.Zero(t, q.throttle(10, now))
+	}
+	assert.Equal(t, 100*time.Millisecond, q.throttle(10, now))
+	assert.Equal(t, 200*time.Millisecond, q.throttle(10, now))
+	assert.Zero(t, q.throttle(10, now.Add(2*time.Second)), "the allowance refills")
+	for range 100 {
+		q.throttle(10, now)
+	}
+	assert.Equal(t, time.Second, q.throttle(10, now))
+	assert.Zero(t, q.throttle(unlimited, now))
+	assert.Equal(t, time.Second, q.throttle(0, now))
+}
+
+func TestMaxConnectionCreationRate(t *testing.T) {
+	tb := startTestBroker(t, func(c *Config) { c.MaxConnectionCreationRate = 10 })
+	start := time.Now()
+	for range 25 {
+		nc, ok := served(t, tb.addr, 10*time.Second)
+		require.True(t, ok)
+		nc.Close()
+	}
+	// 10 at once, then 15 at 10/s.
+	assert.GreaterOrEqual(t, time.Since(start), 1400*time.Millisecond)
 }

@@ -233,8 +233,17 @@ func (b *Broker) accept(ln net.Listener) {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}
+		live := b.liveConfig()
+		if wait := b.conns.throttle(live.MaxConnectionCreationRate, time.Now()); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-b.ctx.Done():
+				nc.Close()
+				return
+			}
+		}
 		ip := remoteIP(nc)
-		if ok, limit := b.conns.inc(ip, b.liveConfig()); !ok {
+		if ok, limit := b.conns.inc(ip, live); !ok {
 			nc.Close()
 			refusals.Warn().Str("remote", nc.RemoteAddr().String()).Int("max_connections_per_ip", limit).
 				Msg("connection refused: the address already has its maximum of connections")

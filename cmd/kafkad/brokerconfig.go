@@ -26,6 +26,7 @@ func brokerConfig(cfg Config) broker.Config {
 	b.SocketRequestMaxBytes = cfg.SocketRequestMaxBytes
 	b.MaxConnections = cfg.MaxConnections
 	b.MaxConnectionsPerIP = cfg.MaxConnectionsPerIP
+	b.MaxConnectionCreationRate = cfg.MaxConnectionCreationRate
 	b.MaxConnectionsPerIPOverrides = cfg.MaxConnectionsPerIPOverrides
 	b.ConnectionsMaxIdle = cfg.ConnectionsMaxIdle
 	b.QueuedMaxRequests = cfg.QueuedMaxRequests

@@ -100,6 +100,7 @@ type Config struct {
 
 	MaxConnections               int32         // max.connections
 	MaxConnectionsPerIP          int32         // max.connections.per.ip
+	MaxConnectionCreationRate    int32         // max.connection.creation.rate
 	MaxConnectionsPerIPOverrides string        // max.connections.per.ip.overrides
 	ConnectionsMaxIdle           time.Duration // connections.max.idle.ms
 	QueuedMaxRequests            int32         // queued.max.requests
@@ -285,6 +286,8 @@ var options = []option{
 		set: intField(32, 0, func(b *builder) *int32 { return &b.cfg.MaxConnections })},
 	{key: "max.connections.per.ip", def: "2147483647", doc: "most connections from one IP address; a new one over the limit is closed at once (dynamic)",
 		set: intField(32, 0, func(b *builder) *int32 { return &b.cfg.MaxConnectionsPerIP })},
+	{key: "max.connection.creation.rate", def: "2147483647", doc: "new connections per second the broker accepts; faster ones wait, at most a second each (dynamic)",
+		set: intField(32, 0, func(b *builder) *int32 { return &b.cfg.MaxConnectionCreationRate })},
 	{key: "max.connections.per.ip.overrides", doc: "exceptions to max.connections.per.ip by IP or host name, e.g. `hostName:100,127.0.0.1:200` (dynamic)",
 		set: func(b *builder, v string) error {
 			if _, err := broker.ParseConnectionOverrides(v); err != nil {
