@@ -581,3 +581,26 @@ func TestAppendRuleDefaults(t *testing.T) {
 		assert.ErrorIs(t, err, ErrInvalidValue, flag)
 	}
 }
+
+func TestConnectionLimitConfigs(t *testing.T) {
+	c := mustLoad(t)
+	assert.Equal(t, int32(math.MaxInt32), c.MaxConnections)
+	assert.Equal(t, int32(math.MaxInt32), c.MaxConnectionsPerIP)
+	assert.Equal(t, int32(math.MaxInt32), c.MaxConnectionCreationRate)
+	assert.Empty(t, c.MaxConnectionsPerIPOverrides)
+	assert.Equal(t, 10*time.Minute, c.ConnectionsMaxIdle)
+	assert.Equal(t, int32(500), c.QueuedMaxRequests)
+
+	c = mustLoad(t, "--max.connections.per.ip=0", "--max.connections.per.ip.overrides=hostName:100,127.0.0.1:200",
+		"--connections.max.idle.ms=-1", "--queued.max.requests=1")
+	b := brokerConfig(c)
+	assert.Equal(t, int32(0), b.MaxConnectionsPerIP)
+	assert.Equal(t, "hostName:100,127.0.0.1:200", b.MaxConnectionsPerIPOverrides)
+	assert.Equal(t, -time.Millisecond, b.ConnectionsMaxIdle)
+	assert.Equal(t, int32(1), b.QueuedMaxRequests)
+
+	for _, bad := range []string{"--max.connections.per.ip.overrides=host", "--queued.max.requests=0", "--max.connections=-1"} {
+		_, err := load(t, bad)
+		require.ErrorIs(t, err, ErrInvalidValue, bad)
+	}
+}
