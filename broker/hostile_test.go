@@ -123,3 +123,29 @@ func TestDeclaredFrameSizeNotAllocated(t *testing.T) {
 	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(conns*8<<20),
 		"allocated far more than the bytes received")
 }
+
+// A Produce frame whose topic count fills its body is refused before
+// decoding: the connection closes and the broker allocates about the frame,
+// not the ~64 bytes per declared topic kmsg would have.
+func TestHostileArrayCountRefused(t *testing.T) {
+	tb := startTestBroker(t)
+	const size = 4 << 20
+	body := header(int16(kmsg.Produce), 7, 1)
+	body = append(body, 0xff, 0xff, 0, 1, 0, 0, 0, 0) // null transactional id, acks 1, timeout 0
+	body = binary.BigEndian.AppendUint32(body, size)
+	body = append(body, make([]byte, size)...)
+
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	nc := dial(t, tb.addr)
+	_, err := nc.Write(sized(body))
+	require.NoError(t, err)
+	requireClosed(t, nc)
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(8*size))
+
+	fresh := dial(t, tb.addr)
+	require.NoError(t, kmsg.NewPtrApiVersionsResponse().ReadFrom(rawRequest(t, fresh, kmsg.NewPtrApiVersionsRequest(), 3)))
+}
