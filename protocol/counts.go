@@ -99,24 +99,21 @@ func (w *walker) uvarint() int {
 	return int(v)
 }
 
-func (w *walker) int16() int {
-	if w.bad || len(w.b) < 2 {
-		w.skip(2)
-		return 0
-	}
-	v := int16(binary.BigEndian.Uint16(w.b))
-	w.b = w.b[2:]
-	return int(v)
-}
+// int16 and int32 read a classic (non-compact) length.
+func (w *walker) int16() int { return int(int16(w.uint(2))) }
+func (w *walker) int32() int { return int(int32(w.uint(4))) }
 
-func (w *walker) int32() int {
-	if w.bad || len(w.b) < 4 {
-		w.skip(4)
+func (w *walker) uint(n int) uint64 {
+	if w.bad || len(w.b) < n {
+		w.skip(n)
 		return 0
 	}
-	v := int32(binary.BigEndian.Uint32(w.b))
-	w.b = w.b[4:]
-	return int(v)
+	var v uint64
+	for _, c := range w.b[:n] {
+		v = v<<8 | uint64(c)
+	}
+	w.b = w.b[n:]
+	return v
 }
 
 // length reads a length or count, -1 or 0 meaning null in compact form.
