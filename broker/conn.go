@@ -43,6 +43,11 @@ type connKey struct{}
 // requestGoroutine that panics, to check that the panic is contained.
 var testHandlerHook func(b *Broker, ctx context.Context, r *protocol.Request) (handled bool)
 
+// connWarnings rate-limits the warnings of refused and closed connections,
+// which a remote peer can trigger in a loop, to a burst of 20 a second
+// across connections; errors (a recovered panic) are never dropped.
+var connWarnings = &zerolog.LevelSampler{WarnSampler: &zerolog.BurstSampler{Burst: 20, Period: time.Second}}
+
 // slot carries one request's answer from its handler to the writer.
 type slot struct {
 	h    protocol.Header
@@ -64,7 +69,7 @@ func (b *Broker) serveConn(nc net.Conn) {
 	c := &conn{
 		b:      b,
 		nc:     nc,
-		log:    b.log.With().Str("remote", nc.RemoteAddr().String()).Logger(),
+		log:    b.log.Sample(connWarnings).With().Str("remote", nc.RemoteAddr().String()).Logger(),
 		queue:  make(chan *slot, maxInFlight),
 		cancel: cancel,
 	}

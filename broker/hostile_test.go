@@ -1,12 +1,15 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -148,4 +151,18 @@ func TestHostileArrayCountRefused(t *testing.T) {
 
 	fresh := dial(t, tb.addr)
 	require.NoError(t, kmsg.NewPtrApiVersionsResponse().ReadFrom(rawRequest(t, fresh, kmsg.NewPtrApiVersionsRequest(), 3)))
+}
+
+// Connection warnings a client can trigger in a loop are rate-limited;
+// errors are not.
+func TestConnWarningsRateLimited(t *testing.T) {
+	var out bytes.Buffer
+	log := zerolog.New(&out).Sample(connWarnings)
+	for range 200 {
+		log.Warn().Msg("closing connection: bad frame")
+	}
+	log.Error().Msg("recovered panic")
+	lines := strings.Count(out.String(), "\n")
+	assert.LessOrEqual(t, lines, 21+20, "warnings not limited") // this second's burst, maybe the next's
+	assert.Contains(t, out.String(), "recovered panic")
 }
