@@ -29,6 +29,7 @@ type Config struct {
 	MinInsyncReplicas             int32         // min.insync.replicas
 	MessageMaxBytes               int32         // message.max.bytes
 	SocketRequestMaxBytes         int32         // socket.request.max.bytes
+	PartialRequestTimeout         time.Duration // no Kafka key: a partly received request stalled this long closes its connection
 	RetentionCheckInterval        time.Duration // log.retention.check.interval.ms
 	SessionTimeout                time.Duration // broker.session.timeout.ms: registration lease TTL
 	CleanupPolicy                 string        // log.cleanup.policy
@@ -85,6 +86,7 @@ func DefaultConfig() Config {
 		MinInsyncReplicas:             1,
 		MessageMaxBytes:               1048588,
 		SocketRequestMaxBytes:         104857600,
+		PartialRequestTimeout:         30 * time.Second,
 		RetentionCheckInterval:        5 * time.Minute,
 		SessionTimeout:                9 * time.Second,
 		CleanupPolicy:                 "delete",

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"io"
 	"net"
-	"runtime/debug"
+	"strconv"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kafkad/kafkad/internal/safe"
 	"github.com/kafkad/kafkad/protocol"
 )
 
@@ -30,6 +32,21 @@ func clientHost(ctx context.Context) string {
 	}
 	return "/" + addr
 }
+
+// connKey is the context key of the *conn serving a request, so that work
+// a handler hands to another goroutine can drop the connection when it
+// panics (see requestGoroutine).
+type connKey struct{}
+
+// testHandlerHook, when set by a test, runs before every handler and
+// replaces it when it returns true; tests make it panic, or start a
+// requestGoroutine that panics, to check that the panic is contained.
+var testHandlerHook func(b *Broker, ctx context.Context, r *protocol.Request) (handled bool)
+
+// connWarnings rate-limits the warnings of refused and closed connections,
+// which a remote peer can trigger in a loop, to a burst of 20 a second
+// across connections; errors (a recovered panic) are never dropped.
+var connWarnings = &zerolog.LevelSampler{WarnSampler: &zerolog.BurstSampler{Burst: 20, Period: time.Second}}
 
 // slot carries one request's answer from its handler to the writer.
 type slot struct {
@@ -53,18 +70,20 @@ func (b *Broker) serveConn(nc net.Conn) {
 	c := &conn{
 		b:      b,
 		nc:     nc,
-		log:    b.log.With().Str("remote", nc.RemoteAddr().String()).Logger(),
+		log:    b.log.Sample(connWarnings).With().Str("remote", nc.RemoteAddr().String()).Logger(),
 		queue:  make(chan *slot, maxInFlight),
-		ctx:    ctx,
 		cancel: cancel,
 	}
+	c.ctx = context.WithValue(ctx, connKey{}, c)
 	c.idle.start(b.liveConfig().ConnectionsMaxIdle, func() {
 		c.log.Debug().Msg("closing idle connection (connections.max.idle.ms)")
 		cancel()
 	})
 	context.AfterFunc(ctx, c.idle.stop)
 	b.goroutine(func() {
-		c.write()
+		// A panic encoding an answer is contained here, so that it too
+		// ends only this connection.
+		safe.Run(c.log, "connection writer", c.write)
 		// The writer leaves on a write error or after the reader quit; either
 		// way the connection is done.
 		cancel()
@@ -80,9 +99,11 @@ func (c *conn) read() {
 	// Unblock the reader when the broker or the writer ends the connection.
 	stop := context.AfterFunc(c.ctx, func() { c.nc.Close() })
 	defer stop()
-	br := bufio.NewReaderSize(c.nc, 64<<10)
+	pr := &progressReader{nc: c.nc, timeout: c.b.cfg.PartialRequestTimeout}
+	br := bufio.NewReaderSize(pr, 64<<10)
 	for {
-		frame, err := protocol.ReadFrame(br, c.b.cfg.SocketRequestMaxBytes)
+		frame, err := protocol.ReadFrameStarted(br, c.b.cfg.SocketRequestMaxBytes, pr.arm)
+		pr.disarm()
 		if err != nil {
 			if !errors.Is(err, io.EOF) && c.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 				c.log.Warn().Err(err).Msg("closing connection: bad frame")
@@ -139,18 +160,69 @@ func (c *conn) enqueue(h protocol.Header) *slot {
 }
 
 // dispatch runs the handler; a panic is a bug, never the client's fault to
-// take the broker down for: log it and drop this connection.
+// take the broker down for: log it and drop this connection. Dropping means
+// cancelling it, not only leaving the read loop: the panicked request's
+// slot is never answered, and a writer waiting on it would otherwise hold
+// the connection (socket, goroutine, queued answers) until the broker
+// stops.
 func (c *conn) dispatch(api protocol.API, r *protocol.Request) (ok bool) {
-	defer func() {
-		if v := recover(); v != nil {
-			c.log.Error().Interface("panic", v).Int16("api_key", r.Header.Key).
-				Int16("api_version", r.Header.Version).Bytes("stack", debug.Stack()).
-				Msg("closing connection: handler panicked")
-			ok = false
+	what := "handler api_key=" + strconv.Itoa(int(r.Header.Key)) + " api_version=" + strconv.Itoa(int(r.Header.Version))
+	if safe.Run(c.log, what, func() {
+		if testHandlerHook != nil && testHandlerHook(c.b, c.ctx, r) {
+			return
 		}
-	}()
-	api.Handle(c.ctx, r)
+		api.Handle(c.ctx, r)
+	}) {
+		c.abort("handler panicked")
+		return false
+	}
 	return true
+}
+
+// abort closes the connection now, unanswered requests and all.
+func (c *conn) abort(reason string) {
+	c.log.Warn().Msg("closing connection: " + reason)
+	c.cancel()
+}
+
+// requestGoroutine runs fn, work a handler carries on after returning
+// (an acks=-1 wait, a parked fetch), as a goroutine Close waits for. A
+// panic in fn closes the request's connection: its answer will never come.
+func (b *Broker) requestGoroutine(ctx context.Context, what string, fn func()) {
+	safe.Go(&b.wg, b.log, what, fn, func() {
+		if c, ok := ctx.Value(connKey{}).(*conn); ok {
+			c.abort(what + " panicked")
+		}
+	})
+}
+
+// progressReader bounds how long a partially received frame may stall:
+// once a frame's size header is in (arm), every read of its body must make
+// progress within timeout, or the read fails and the connection closes.
+// Without it a client could send headers declaring large frames and then
+// nothing, pinning a connection and its buffer for good. Between frames
+// it sets no deadline: an idle connection is connections.max.idle.ms's
+// business, not this reader's.
+type progressReader struct {
+	nc      net.Conn
+	timeout time.Duration
+	armed   bool
+}
+
+func (p *progressReader) arm() { p.armed = p.timeout > 0 }
+
+func (p *progressReader) disarm() {
+	if p.armed {
+		p.armed = false
+		_ = p.nc.SetReadDeadline(time.Time{})
+	}
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	if p.armed {
+		_ = p.nc.SetReadDeadline(time.Now().Add(p.timeout))
+	}
+	return p.nc.Read(b)
 }
 
 // write sends answers in request order. It flushes whenever it would

@@ -15,6 +15,19 @@
 // request order, whatever order they complete in. A malformed frame, an
 // unknown API key or an unsupported version closes that connection only.
 //
+// # Hostile clients
+//
+// A frame's buffer grows with the bytes received, not the size its header
+// declares, and a frame whose body makes no progress for
+// PartialRequestTimeout (30 s) closes its connection. Requests whose array
+// counts their bytes cannot hold are refused before decoding (protocol's
+// checkCounts). Every goroutine recovers panics through internal/safe: a
+// handler's panic, or one in work it handed off (requestGoroutine: acks=-1
+// waits, parked fetches), closes that client's connection; background
+// duties (service: retention, cleaner, controller, ISR shrink, replica
+// fetchers) restart a second later. Connection warnings are rate-limited.
+// FuzzConn drives mutated requests of every API into a live broker.
+//
 // # Replication
 //
 // Every partition has a leader and followers (partition.go). The leader

@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkad/kafkad/controller/metastore"
+	"github.com/kafkad/kafkad/internal/safe"
 	"github.com/kafkad/kafkad/storage"
 )
 
@@ -78,7 +79,9 @@ func (fs *fetchers) follow(part *partition, st metastore.PartitionState) {
 		ctx, cancel := context.WithCancel(fs.b.ctx)
 		f.cancel = cancel
 		fs.byLeader[st.Leader] = f
-		fs.b.goroutine(func() { f.run(ctx) })
+		// A panic restarts the fetcher rather than leaving its partitions
+		// unreplicated.
+		safe.Loop(ctx, &fs.b.wg, fs.b.log, "replica fetcher", time.Second, func() { f.run(ctx) })
 	}
 	f.add(part)
 }

@@ -57,7 +57,7 @@ func (b *Broker) handleFetch(ctx context.Context, r *protocol.Request) {
 	// Park the fetch: the connection goes on reading requests, and the
 	// writer holds later answers until this one is given.
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
-	b.goroutine(func() { r.Respond(b.waitFetch(ctx, req, deadline, resp, waitOn)) })
+	b.requestGoroutine(ctx, "parked fetch", func() { r.Respond(b.waitFetch(ctx, req, deadline, resp, waitOn)) })
 }
 
 // waitFetch re-reads after every append to one of the fetch's partitions

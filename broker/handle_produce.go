@@ -100,7 +100,7 @@ func (b *Broker) handleProduce(ctx context.Context, r *protocol.Request) {
 	// batch is below its high watermark, without holding up the
 	// connection's other requests.
 	deadline := now.Add(time.Duration(req.TimeoutMillis) * time.Millisecond)
-	b.goroutine(func() {
+	b.requestGoroutine(ctx, "produce acks=-1 wait", func() {
 		for _, w := range waits {
 			if err := w.part.waitCommitted(ctx, w.end, deadline); err != nil {
 				failProduce(&resp.Topics[w.topic].Partitions[w.partition], err)

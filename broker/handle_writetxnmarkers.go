@@ -20,7 +20,7 @@ import (
 func (b *Broker) handleWriteTxnMarkers(ctx context.Context, r *protocol.Request) {
 	req := r.Body.(*kmsg.WriteTxnMarkersRequest)
 	// Waiting for replication must not hold up the connection.
-	b.goroutine(func() {
+	b.requestGoroutine(ctx, "write txn markers", func() {
 		resp := kmsg.NewPtrWriteTxnMarkersResponse()
 		for _, m := range req.Markers {
 			var parts []txn.TopicPartition

@@ -16,6 +16,7 @@ import (
 	"github.com/kafkad/kafkad/controller/metastore"
 	"github.com/kafkad/kafkad/coordinator"
 	"github.com/kafkad/kafkad/coordinator/txn"
+	"github.com/kafkad/kafkad/internal/safe"
 	"github.com/kafkad/kafkad/protocol"
 	"github.com/kafkad/kafkad/storage"
 )
@@ -91,13 +92,16 @@ func New(cfg Config, store *metastore.Store, logs *storage.Manager, logger zerol
 	return b, nil
 }
 
-// goroutine runs fn as a goroutine Close waits for.
+// goroutine runs fn as a goroutine Close waits for; a panic in fn is
+// logged and contained (internal/safe).
 func (b *Broker) goroutine(fn func()) {
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		fn()
-	}()
+	safe.Go(&b.wg, b.log, "broker goroutine", fn, nil)
+}
+
+// service runs a background duty's loop as a goroutine Close waits for,
+// restarting it a second after a panic (internal/safe.Loop).
+func (b *Broker) service(what string, fn func()) {
+	safe.Loop(b.ctx, &b.wg, b.log, what, time.Second, fn)
 }
 
 // Start listens on every listener, registers the broker in the metadata
@@ -137,12 +141,12 @@ func (b *Broker) Start(ctx context.Context) error {
 		defer cancelEvents()
 		b.watchTopics(events)
 	})
-	b.goroutine(func() { b.logs.Run(b.ctx, b.cfg.RetentionCheckInterval) })
-	b.goroutine(func() { b.logs.RunCleaner(b.ctx) })
-	b.goroutine(b.shrinkISRLoop)
-	b.goroutine(b.runController)
-	b.goroutine(b.groupOwnershipLoop)
-	b.goroutine(func() { b.txn.Run(b.ctx, 250*time.Millisecond) })
+	b.service("retention", func() { b.logs.Run(b.ctx, b.cfg.RetentionCheckInterval) })
+	b.service("log cleaner", func() { b.logs.RunCleaner(b.ctx) })
+	b.service("isr shrink", b.shrinkISRLoop)
+	b.service("controller", b.runController)
+	b.service("group ownership", b.groupOwnershipLoop)
+	b.service("transaction coordinator", func() { b.txn.Run(b.ctx, 250*time.Millisecond) })
 	b.goroutine(func() {
 		select {
 		case <-reg.Lost():

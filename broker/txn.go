@@ -14,6 +14,7 @@ import (
 	"github.com/kafkad/kafkad/controller"
 	"github.com/kafkad/kafkad/controller/metastore"
 	"github.com/kafkad/kafkad/coordinator/txn"
+	"github.com/kafkad/kafkad/internal/safe"
 	"github.com/kafkad/kafkad/storage"
 )
 
@@ -95,11 +96,15 @@ func (c txnCluster) WriteMarkers(ctx context.Context, m txn.Marker) map[txn.Topi
 		go func() {
 			defer wg.Done()
 			var res map[txn.TopicPartition]error
-			if leader == c.b.cfg.BrokerID {
-				res = c.b.writeMarkersLocal(ctx, m, parts)
-			} else {
-				res = c.b.writeMarkersRemote(ctx, leader, m, parts)
-			}
+			// After a panic res is empty: the coordinator retries the
+			// partitions it has no answer for.
+			safe.Run(c.b.log, "transaction marker write", func() {
+				if leader == c.b.cfg.BrokerID {
+					res = c.b.writeMarkersLocal(ctx, m, parts)
+				} else {
+					res = c.b.writeMarkersRemote(ctx, leader, m, parts)
+				}
+			})
 			mu.Lock()
 			for p, err := range res {
 				out[p] = err

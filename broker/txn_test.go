@@ -51,6 +51,26 @@ func TestTransactionalRequestErrors(t *testing.T) {
 		p := produce(t, cl, produceRequest("t", 0, -1, withAttributes(testBatch(pid, epoch, 0, "marker?"), 0x30)))
 		assert.Equal(t, kerr.InvalidRecord.Code, p.ErrorCode, kerr.ErrorForCode(p.ErrorCode))
 	})
+	t.Run("control batch without a producer id", func(t *testing.T) {
+		p := produce(t, cl, produceRequest("t", 0, -1, withAttributes(testBatch(-1, -1, -1, "marker?"), 0x30)))
+		assert.Equal(t, kerr.InvalidRecord.Code, p.ErrorCode, kerr.ErrorForCode(p.ErrorCode))
+	})
+	t.Run("transactional batch without a producer id", func(t *testing.T) {
+		p := produce(t, cl, produceRequest("t", 0, -1, withAttributes(testBatch(-1, -1, -1, "txn?"), 0x10)))
+		assert.Equal(t, kerr.InvalidRecord.Code, p.ErrorCode, kerr.ErrorForCode(p.ErrorCode))
+	})
+	t.Run("refused batches leave the log empty", func(t *testing.T) {
+		offsets := kmsg.NewPtrListOffsetsRequest()
+		lt := kmsg.NewListOffsetsRequestTopic()
+		lt.Topic = "t"
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Timestamp = -1 // latest
+		lt.Partitions = append(lt.Partitions, lp)
+		offsets.Topics = append(offsets.Topics, lt)
+		resp, err := offsets.RequestWith(ctx, cl)
+		require.NoError(t, err)
+		assert.Equal(t, int64(0), resp.Topics[0].Partitions[0].Offset)
+	})
 	t.Run("transactional batch on a partition not in the transaction", func(t *testing.T) {
 		// Transactions v1 (Produce v11): the client must have added the
 		// partition; the leader verifies with the coordinator.

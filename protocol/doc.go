@@ -10,7 +10,11 @@
 // Every request and response is an int32 big-endian size followed by that
 // many bytes. A request frame larger than the configured maximum
 // (socket.request.max.bytes) or shorter than a minimal header is a protocol
-// violation: the caller closes that connection.
+// violation: the caller closes that connection. ReadFrame allocates as the
+// body arrives (1 MiB steps), so a header declaring a large frame costs
+// nothing until its bytes come. Decode refuses bodies whose declared array
+// counts exceed what they carry before kmsg would size slices from them:
+// Produce is walked (counts.go); other requests are capped at 4 MiB.
 //
 // # Headers
 //

@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"runtime"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -190,5 +192,38 @@ func FuzzParseAndDecode(f *testing.F) {
 			return
 		}
 		_, _, _ = tbl.Decode(h, body)
+	})
+}
+
+// A header declaring far more than is sent costs about one chunk, not the
+// declared size; a frame spanning several chunks arrives whole.
+func TestReadFrameGrowsWithBody(t *testing.T) {
+	t.Run("declared size not allocated up front", func(t *testing.T) {
+		wire := binary.BigEndian.AppendUint32(nil, 100<<20)
+		wire = append(wire, bytes.Repeat([]byte{7}, 1000)...)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := ReadFrame(bytes.NewReader(wire), 100<<20)
+		runtime.ReadMemStats(&after)
+		require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+		assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4*frameChunk))
+	})
+	t.Run("multi-chunk frame", func(t *testing.T) {
+		body := make([]byte, 3*frameChunk+12345)
+		for i := range body {
+			body[i] = byte(i * 31)
+		}
+		got, err := ReadFrame(iotest.OneByteReader(bytes.NewReader(frame(body))), 100<<20)
+		require.NoError(t, err)
+		assert.Equal(t, body, got)
+	})
+	t.Run("started once header is in", func(t *testing.T) {
+		calls := 0
+		_, err := ReadFrameStarted(bytes.NewReader(frame(bytes.Repeat([]byte{1}, 20))), 100, func() { calls++ })
+		require.NoError(t, err)
+		assert.Equal(t, 1, calls)
+		_, err = ReadFrameStarted(bytes.NewReader(nil), 100, func() { calls++ })
+		require.ErrorIs(t, err, io.EOF)
+		assert.Equal(t, 1, calls)
 	})
 }

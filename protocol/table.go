@@ -84,6 +84,9 @@ func (t *Table) Decode(h Header, body []byte) (kmsg.Request, API, error) {
 	if h.Version < a.Min || h.Version > a.Max {
 		return nil, a, fmt.Errorf("%w: %s v%d (supported %d-%d)", ErrUnsupportedVersion, a.Key.Name(), h.Version, a.Min, a.Max)
 	}
+	if err := checkCounts(h, body); err != nil {
+		return nil, a, err
+	}
 	req := kmsg.RequestForKey(h.Key)
 	req.SetVersion(h.Version)
 	if err := req.ReadFrom(body); err != nil {

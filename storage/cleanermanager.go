@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kafkad/kafkad/internal/safe"
 )
 
 // cleanerState is the manager's side of the log cleaner: which logs are
@@ -76,7 +78,15 @@ func (m *Manager) RunCleaner(ctx context.Context) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				m.cleanerThread(wctx)
+				// A panic cleaning one partition restarts the thread after
+				// a second rather than stopping log compaction for good.
+				for safe.Run(m.logger, "log cleaner thread", func() { m.cleanerThread(wctx) }) {
+					select {
+					case <-wctx.Done():
+						return
+					case <-time.After(time.Second):
+					}
+				}
 			}()
 		}
 		for len(workers) > want {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kafkad/kafkad/internal/safe"
 )
 
 // Moving a replica to another log dir of the same broker (Kafka's
@@ -200,7 +202,7 @@ func (m *Manager) startMove(ml *managedLog, tp TopicPartition, destDir string, f
 		defer m.moves.Done()
 		defer close(mv.done)
 		defer cancel()
-		m.runMove(ctx, ml, cur, mv)
+		safe.Run(m.logger, "replica log dir move", func() { m.runMove(ctx, ml, cur, mv) })
 	}()
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/kafkad/kafkad/controller/metastore"
+	"github.com/kafkad/kafkad/internal/safe"
 )
 
 // Store keeps transaction documents (the etcd metadata store).
@@ -132,12 +133,10 @@ func (c *Coordinator) Close() {
 	c.wg.Wait()
 }
 
+// goroutine runs fn as a goroutine Close waits for; a panic in fn is
+// logged and contained (internal/safe).
 func (c *Coordinator) goroutine(fn func()) {
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		fn()
-	}()
+	safe.Go(&c.wg, c.log, "transaction coordinator goroutine", fn, nil)
 }
 
 // Run loads the shards this broker comes to lead (and forgets the ones it
