@@ -65,6 +65,9 @@ type Config struct {
 	// that is not dynamic is refused as Kafka does ("Cannot update these
 	// configs dynamically").
 	StaticKeys []string
+	// SASL holds the SASL_PLAINTEXT listeners (listener.security.protocol.map)
+	// by listener name; listeners not in it are PLAINTEXT.
+	SASL map[string]SASLListener
 }
 
 // DefaultConfig returns Kafka's defaults with kafkad's zero-config ones.

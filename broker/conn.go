@@ -35,6 +35,7 @@ func clientHost(ctx context.Context) string {
 type slot struct {
 	h    protocol.Header
 	resp kmsg.Response
+	raw  []byte // a v0 SASL token answer, sent without a header
 	done chan struct{}
 }
 
@@ -45,11 +46,20 @@ type conn struct {
 	queue  chan *slot
 	ctx    context.Context
 	cancel context.CancelFunc
+	// sasl is the authentication state on SASL listeners, else nil.
+	sasl *saslConn
 }
 
 func (b *Broker) serveConn(nc net.Conn) {
 	ctx, cancel := context.WithCancel(context.WithValue(b.ctx, remoteKey{}, nc.RemoteAddr().String()))
+	listener := b.listenerOf(nc)
+	ctx = context.WithValue(ctx, listenerKey{}, listener)
+	auth := b.listenerSASL(listener)
+	if auth != nil {
+		ctx = context.WithValue(ctx, saslKey{}, auth)
+	}
 	c := &conn{
+		sasl:   auth,
 		b:      b,
 		nc:     nc,
 		log:    b.log.With().Str("remote", nc.RemoteAddr().String()).Logger(),
@@ -76,7 +86,13 @@ func (c *conn) read() {
 	defer stop()
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	for {
-		frame, err := protocol.ReadFrame(br, c.b.cfg.SocketRequestMaxBytes)
+		if c.sasl != nil && c.sasl.raw && c.sasl.phase == saslAuthenticating {
+			if !c.rawSASLToken(br) {
+				return
+			}
+			continue
+		}
+		frame, err := protocol.ReadFrame(br, c.sasl.maxFrame(c.b.cfg.SocketRequestMaxBytes))
 		if err != nil {
 			if !errors.Is(err, io.EOF) && c.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 				c.log.Warn().Err(err).Msg("closing connection: bad frame")
@@ -86,6 +102,11 @@ func (c *conn) read() {
 		h, body, err := protocol.ParseHeader(frame)
 		if err != nil {
 			c.log.Warn().Err(err).Msg("closing connection: bad request header")
+			return
+		}
+		if c.sasl != nil && !c.sasl.admits(h.Key) {
+			c.saslWarn().Int16("api_key", h.Key).Str("client_id", h.ClientID).
+				Msgf("closing connection: unexpected Kafka request of type %s during SASL handshake", kmsg.NameForKey(h.Key))
 			return
 		}
 		req, api, err := c.b.table.Decode(h, body)
@@ -112,6 +133,10 @@ func (c *conn) read() {
 			close(s.done)
 		})) {
 			return
+		}
+		if c.sasl != nil && c.sasl.phase == saslFailed {
+			c.saslFailed()
+			return // the writer sends the failure answer, then closes
 		}
 	}
 }
@@ -175,10 +200,14 @@ func (c *conn) write() {
 				return
 			}
 		}
-		if s.resp == nil {
+		switch {
+		case s.raw != nil:
+			buf = appendRawToken(buf[:0], s.raw)
+		case s.resp == nil:
 			continue // acks=0 produce: no answer
+		default:
+			buf = protocol.AppendResponse(buf[:0], s.h, s.resp)
 		}
-		buf = protocol.AppendResponse(buf[:0], s.h, s.resp)
 		if _, err := bw.Write(buf); err != nil {
 			return
 		}

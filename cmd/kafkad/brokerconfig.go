@@ -17,6 +17,12 @@ func brokerConfig(cfg Config) broker.Config {
 	b.Rack = cfg.Rack
 	b.Listeners = toBrokerListeners(cfg.Listeners)
 	b.AdvertisedListeners = toBrokerListeners(cfg.AdvertisedListeners)
+	for name, l := range cfg.SASL {
+		if b.SASL == nil {
+			b.SASL = map[string]broker.SASLListener{}
+		}
+		b.SASL[name] = broker.SASLListener(l)
+	}
 	b.NumPartitions = cfg.NumPartitions
 	b.DefaultReplicationFactor = cfg.DefaultReplicationFactor
 	b.AutoCreateTopics = cfg.AutoCreateTopicsEnable

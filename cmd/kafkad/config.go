@@ -140,6 +140,10 @@ type Config struct {
 	Ignored []string
 	// Warnings are settings accepted but not acted on yet; main logs them.
 	Warnings []string
+	// SASL are the SASL_PLAINTEXT listeners by name (see sasl.go).
+	SASL map[string]SASLListener
+	// AddScram are the --add-scram credentials to store if absent.
+	AddScram []ScramAdd
 }
 
 // option is one configuration key. The table of options drives parsing,
@@ -165,6 +169,7 @@ type builder struct {
 	advertised              []Listener
 	protocolMap             map[string]string
 	controllerNames         []string
+	saslListeners           []string
 }
 
 var options = []option{
@@ -352,7 +357,8 @@ var ignoredKeys = []string{
 
 // alsoIgnored are options that only shape other settings; main reports
 // them as ignored so an operator does not expect them to do more.
-var alsoIgnored = []string{"listener.security.protocol.map", "controller.listener.names"}
+var alsoIgnored = []string{"listener.security.protocol.map", "controller.listener.names",
+	"sasl.mechanism.inter.broker.protocol"} // brokers replicate over a PLAINTEXT listener
 
 // LoadConfig builds the configuration from --config <file> and --key=value
 // flags; a flag overrides the file. With --help it prints the keys to
@@ -367,6 +373,10 @@ func loadConfig(args []string, helpOut io.Writer) (Config, error) {
 			printHelp(helpOut)
 			return Config{}, ErrHelp
 		}
+	}
+	args, addScram, err := takeAddScram(args)
+	if err != nil {
+		return Config{}, err
 	}
 	path, flags, err := parseArgs(args)
 	if err != nil {
@@ -393,7 +403,9 @@ func loadConfig(args []string, helpOut io.Writer) (Config, error) {
 	for k, v := range fromFlags {
 		values[k] = v
 	}
-	return build(values)
+	cfg, err := build(values)
+	cfg.AddScram = addScram
+	return cfg, err
 }
 
 // parseArgs splits the command line into --config's path and key=value
@@ -458,7 +470,7 @@ func lookupKey(name string) (string, bool) {
 			return options[i].key, true
 		}
 	}
-	return name, slices.Contains(ignoredKeys, name)
+	return name, slices.Contains(ignoredKeys, name) || isListenerSASLKey(name)
 }
 
 // build applies defaults, parses every value and resolves Kafka's
@@ -506,6 +518,9 @@ func build(values map[string]string) (Config, error) {
 		c.LogFlushIntervalMs = *b.flushMs
 	}
 	if err := b.resolveListeners(); err != nil {
+		return Config{}, err
+	}
+	if err := b.resolveSASL(values); err != nil {
 		return Config{}, err
 	}
 	return *c, nil
@@ -580,10 +595,12 @@ func (b *builder) resolveListeners() error {
 		}
 		switch {
 		case proto == "PLAINTEXT":
+		case proto == "SASL_PLAINTEXT":
+			b.saslListeners = append(b.saslListeners, l.Name)
 		case proto == "":
 			return fmt.Errorf("listeners: %w: listener %s has no entry in listener.security.protocol.map", ErrInvalidValue, l.Name)
-		case slices.Contains([]string{"SSL", "SASL_PLAINTEXT", "SASL_SSL"}, proto):
-			return fmt.Errorf("listeners: %w: listener %s uses %s; kafkad supports only PLAINTEXT so far", ErrInvalidValue, l.Name, proto)
+		case slices.Contains([]string{"SSL", "SASL_SSL"}, proto):
+			return fmt.Errorf("listeners: %w: listener %s uses %s; kafkad supports only PLAINTEXT and SASL_PLAINTEXT so far", ErrInvalidValue, l.Name, proto)
 		default:
 			return fmt.Errorf("listeners: %w: listener %s maps to unknown security protocol %q", ErrInvalidValue, l.Name, proto)
 		}
