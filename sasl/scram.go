@@ -190,8 +190,10 @@ func (s *scramServer) clientFinal(msg string) ([]byte, bool, error) {
 	if len(attrs) < 2 || attrs[0] != "c="+base64.StdEncoding.EncodeToString([]byte(s.gs2Header)) {
 		return nil, false, errScramInvalid
 	}
-	if attrs[1] != "r="+s.nonce {
-		return nil, false, &ErrAuthentication{Msg: "Authentication failed: Invalid client nonce in the final client message."}
+	// Kafka checks only that the nonce ends with the server's: librdkafka
+	// 2.0.2 (Debian's kcat) sends the client nonce twice; Kafka accepts it.
+	if !strings.HasPrefix(attrs[1], "r=") || !strings.HasSuffix(attrs[1], s.nonce) {
+		return nil, false, fmt.Errorf("%w: invalid client nonce in the final client message", ErrMalformed)
 	}
 	h := hashFor(s.mech)
 	authMsg := s.clientFirstBare + "," + s.serverFirst + "," + withoutProof
