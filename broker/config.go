@@ -68,6 +68,9 @@ type Config struct {
 	// SASL holds the SASL_PLAINTEXT listeners (listener.security.protocol.map)
 	// by listener name; listeners not in it are PLAINTEXT.
 	SASL map[string]SASLListener
+	// ConnectionsMaxReauth is connections.max.reauth.ms (0: sessions
+	// never expire): SASL clients must re-authenticate within it.
+	ConnectionsMaxReauth time.Duration
 }
 
 // DefaultConfig returns Kafka's defaults with kafkad's zero-config ones.

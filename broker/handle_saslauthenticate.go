@@ -4,9 +4,9 @@ package broker
 //
 // Carries one SASL token each way after a v1 SaslHandshake. A failure
 // answers SASL_AUTHENTICATION_FAILED with Kafka's message and the
-// connection closes after the answer. v1+ carries SessionLifetimeMs, 0
-// here: no KIP-368 re-authentication (connections.max.reauth.ms 0, Kafka's
-// default). v2 is the flexible encoding. After authentication, or on a
+// connection closes after the answer. v1+ carries SessionLifetimeMs
+// (KIP-368): connections.max.reauth.ms, or 0 when it is 0 (Kafka's
+// default, sessions never expire). v2 is the flexible encoding. After authentication, or on a
 // PLAINTEXT listener, the answer is ILLEGAL_SASL_STATE.
 
 import (
@@ -38,5 +38,8 @@ func (b *Broker) handleSaslAuthenticate(ctx context.Context, r *protocol.Request
 		answer = []byte{}
 	}
 	resp.SASLAuthBytes = answer
+	if s.phase == saslDone && !s.expires.IsZero() {
+		resp.SessionLifetimeMillis = s.reauth.Milliseconds()
+	}
 	return resp
 }

@@ -6,8 +6,9 @@ package broker
 // followed by raw SASL tokens in bare size-prefixed frames; v1 (KIP-152)
 // by SaslAuthenticate requests. A mechanism the listener does not enable
 // gets UNSUPPORTED_SASL_MECHANISM with the enabled list and the connection
-// closes. On a PLAINTEXT listener, or once authenticated (no KIP-368
-// re-authentication yet), the answer is ILLEGAL_SASL_STATE.
+// closes. Once authenticated, a v1 handshake starts a KIP-368
+// re-authentication when connections.max.reauth.ms is set; otherwise, and
+// on PLAINTEXT listeners, the answer is ILLEGAL_SASL_STATE.
 
 import (
 	"context"
@@ -22,7 +23,7 @@ func (b *Broker) handleSaslHandshake(ctx context.Context, r *protocol.Request) k
 	req := r.Body.(*kmsg.SASLHandshakeRequest)
 	resp := req.ResponseKind().(*kmsg.SASLHandshakeResponse)
 	s := saslFrom(ctx)
-	if s == nil || s.phase != saslStart {
+	if s == nil || !(s.phase == saslStart || s.phase == saslDone && s.reauth > 0 && req.Version > 0) {
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		return resp
 	}

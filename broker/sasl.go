@@ -65,6 +65,14 @@ type saslConn struct {
 	mechanism string
 	server    sasl.Server
 	principal string
+
+	// KIP-368: with connections.max.reauth.ms (reauth > 0) a session ends
+	// at expires; the client re-authenticates on the same connection
+	// (same mechanism, same principal) or is closed at its next request.
+	reauth       time.Duration
+	expires      time.Time
+	reauthing    bool
+	badMechanism string // a re-authentication asked for another mechanism
 }
 
 type saslKey struct{}
@@ -78,7 +86,7 @@ func saslFrom(ctx context.Context) *saslConn {
 // listener, or nil when listener does not authenticate.
 func (b *Broker) listenerSASL(listener string) *saslConn {
 	if cfg, ok := b.cfg.SASL[listener]; ok {
-		return &saslConn{cfg: cfg}
+		return &saslConn{cfg: cfg, reauth: b.cfg.ConnectionsMaxReauth}
 	}
 	return nil
 }
@@ -88,7 +96,7 @@ func (b *Broker) listenerSASL(listener string) *saslConn {
 func (s *saslConn) admits(key int16) bool {
 	switch s.phase {
 	case saslDone:
-		return true
+		return s.expires.IsZero() || time.Now().Before(s.expires)
 	case saslStart:
 		return key == int16(kmsg.ApiVersions) || key == int16(kmsg.SASLHandshake)
 	case saslAuthenticating:
@@ -127,6 +135,16 @@ func (c saslCredentials) PlainPassword(user string) (string, bool) {
 
 // handshake starts mechanism; false means it is not enabled.
 func (b *Broker) saslHandshake(s *saslConn, mechanism string, version int16) bool {
+	if s.phase == saslDone {
+		// A re-authentication: Kafka answers the handshake and fails the
+		// SaslAuthenticate that follows if the mechanism changed.
+		s.reauthing = true
+		if mechanism != s.mechanism {
+			s.badMechanism = mechanism
+			s.phase = saslAuthenticating
+			return true
+		}
+	}
 	if !slices.Contains(s.cfg.Mechanisms, mechanism) {
 		s.phase = saslFailed
 		return false
@@ -143,6 +161,10 @@ func (b *Broker) saslHandshake(s *saslConn, mechanism string, version int16) boo
 // saslStep feeds one client token; a non-empty message is the failure to
 // tell the client (Kafka's wording).
 func (s *saslConn) step(token []byte) (answer []byte, failure string) {
+	if s.badMechanism != "" {
+		s.phase = saslFailed
+		return nil, fmt.Sprintf("SASL mechanism '%s' requested by client is not supported for re-authentication of mechanism '%s'", s.badMechanism, s.mechanism)
+	}
 	answer, done, err := s.server.Step(token)
 	if err != nil {
 		s.phase = saslFailed
@@ -153,9 +175,16 @@ func (s *saslConn) step(token []byte) (answer []byte, failure string) {
 		return nil, "Authentication failed during authentication due to invalid credentials with SASL mechanism " + s.mechanism
 	}
 	if done {
+		if p := s.server.Principal(); s.reauthing && p != s.principal {
+			s.phase = saslFailed
+			return nil, fmt.Sprintf("Cannot change principals during re-authentication from User:%s: User:%s", s.principal, p)
+		}
 		s.phase = saslDone
 		s.principal = s.server.Principal()
-		s.server = nil
+		s.server, s.reauthing = nil, false
+		if s.reauth > 0 {
+			s.expires = time.Now().Add(s.reauth)
+		}
 	}
 	return answer, ""
 }

@@ -27,15 +27,15 @@ import (
 // startSASLBroker runs a broker with a PLAINTEXT and a SASL_PLAINTEXT
 // listener and alice's SCRAM credentials in etcd; it returns the SASL
 // listener's address.
-func startSASLBroker(t *testing.T) (*testBroker, string) {
+func startSASLBroker(t *testing.T, edit ...func(*Config)) (*testBroker, string) {
 	t.Helper()
-	tb := startTestBroker(t, func(c *Config) {
+	tb := startTestBroker(t, append([]func(*Config){func(c *Config) {
 		c.Listeners = []Listener{{Name: "PLAINTEXT", Host: "127.0.0.1"}, {Name: "SASL_PLAINTEXT", Host: "127.0.0.1"}}
 		c.SASL = map[string]SASLListener{"SASL_PLAINTEXT": {
 			Mechanisms: []string{sasl.ScramSHA512, sasl.ScramSHA256, sasl.Plain},
 			PlainUsers: map[string]string{"carol": "carol-secret"},
 		}}
-	})
+	}}, edit...)...)
 	for _, mech := range []string{sasl.ScramSHA256, sasl.ScramSHA512} {
 		c := sasl.NewCredential(mech, "alice-secret", nil, sasl.DefaultIterations)
 		_, err := tb.store.PutScramCredential(context.Background(), "alice", mech,
@@ -182,4 +182,72 @@ func TestSASLFailuresClose(t *testing.T) {
 		require.NoError(t, resp.ReadFrom(rawRequest(t, nc, hs, 1)))
 		assert.Equal(t, kerr.IllegalSaslState.Code, resp.ErrorCode)
 	})
+}
+
+// plainLogin authenticates nc with a v1 handshake and SaslAuthenticate.
+func plainLogin(t *testing.T, nc net.Conn, corr int32, mech, user, pass string) *kmsg.SASLAuthenticateResponse {
+	t.Helper()
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Version, hs.Mechanism = 1, mech
+	hsResp := kmsg.NewPtrSASLHandshakeResponse()
+	hsResp.Version = 1
+	require.NoError(t, hsResp.ReadFrom(rawRequest(t, nc, hs, corr)))
+	require.Equal(t, int16(0), hsResp.ErrorCode)
+	auth := kmsg.NewPtrSASLAuthenticateRequest()
+	auth.Version, auth.SASLAuthBytes = 1, []byte("\x00"+user+"\x00"+pass)
+	resp := kmsg.NewPtrSASLAuthenticateResponse()
+	resp.Version = 1
+	require.NoError(t, resp.ReadFrom(rawRequest(t, nc, auth, corr+1)))
+	return resp
+}
+
+func TestSASLReauthentication(t *testing.T) {
+	const lifetime = 1500 * time.Millisecond
+	tb, saslAddr := startSASLBroker(t, func(c *Config) { c.ConnectionsMaxReauth = lifetime })
+
+	t.Run("franz-go re-authenticates and keeps producing", func(t *testing.T) {
+		cl := (&testBroker{Broker: tb.Broker, addr: saslAddr}).client(t,
+			kgo.SASL(scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha512Mechanism()),
+			kgo.DefaultProduceTopic("reauth"), kgo.AllowAutoTopicCreation())
+		deadline := time.Now().Add(3 * lifetime)
+		for n := 0; time.Now().Before(deadline); n++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			require.NoError(t, cl.ProduceSync(ctx, kgo.StringRecord(strconv.Itoa(n))).FirstErr(), "record %d", n)
+			cancel()
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+
+	t.Run("session lifetime, re-authentication, expiry", func(t *testing.T) {
+		nc := dial(t, saslAddr)
+		resp := plainLogin(t, nc, 1, sasl.Plain, "carol", "carol-secret")
+		require.Equal(t, int16(0), resp.ErrorCode)
+		assert.Equal(t, lifetime.Milliseconds(), resp.SessionLifetimeMillis)
+		// Re-authenticating renews the session.
+		resp = plainLogin(t, nc, 3, sasl.Plain, "carol", "carol-secret")
+		require.Equal(t, int16(0), resp.ErrorCode)
+		rawRequest(t, nc, kmsg.NewPtrMetadataRequest(), 5)
+		// A request after the session ended closes the connection.
+		time.Sleep(lifetime + 100*time.Millisecond)
+		_, err := nc.Write(kmsg.NewRequestFormatter().AppendRequest(nil, kmsg.NewPtrMetadataRequest(), 6))
+		require.NoError(t, err)
+		requireClosed(t, nc)
+	})
+
+	for _, tc := range []struct {
+		name, mech, user, pass, msg string
+	}{
+		{"another principal", sasl.Plain, "alice", "alice-secret", "Cannot change principals during re-authentication from User:carol: User:alice"},
+		{"another mechanism", sasl.ScramSHA256, "carol", "carol-secret", "SASL mechanism 'SCRAM-SHA-256' requested by client is not supported for re-authentication of mechanism 'PLAIN'"},
+	} {
+		t.Run("re-authentication with "+tc.name+" fails", func(t *testing.T) {
+			nc := dial(t, saslAddr)
+			require.Equal(t, int16(0), plainLogin(t, nc, 1, sasl.Plain, "carol", "carol-secret").ErrorCode)
+			resp := plainLogin(t, nc, 3, tc.mech, tc.user, tc.pass)
+			assert.Equal(t, kerr.SaslAuthenticationFailed.Code, resp.ErrorCode)
+			require.NotNil(t, resp.ErrorMessage)
+			assert.Equal(t, tc.msg, *resp.ErrorMessage)
+			requireClosed(t, nc)
+		})
+	}
 }

@@ -144,6 +144,8 @@ type Config struct {
 	SASL map[string]SASLListener
 	// AddScram are the --add-scram credentials to store if absent.
 	AddScram []ScramAdd
+	// ConnectionsMaxReauthMs is connections.max.reauth.ms (KIP-368, 0).
+	ConnectionsMaxReauthMs int64
 }
 
 // option is one configuration key. The table of options drives parsing,

@@ -36,14 +36,17 @@ type ScramAdd struct {
 }
 
 // isListenerSASLKey accepts sasl.enabled.mechanisms (Kafka default
-// GSSAPI) and Kafka's per-listener SASL keys. They are outside the options
+// GSSAPI), connections.max.reauth.ms (default 0),
+// sasl.mechanism.inter.broker.protocol (ignored: brokers replicate over
+// PLAINTEXT) and Kafka's per-listener SASL keys. They are outside the options
 // table because the per-listener ones have open names.
 // The per-listener keys are
 // listener.name.<l>.sasl.enabled.mechanisms and
 // listener.name.<l>.<mechanism>.sasl.jaas.config.
 func isListenerSASLKey(key string) bool {
 	_, _, ok := parseListenerSASLKey(key)
-	return ok || key == "sasl.enabled.mechanisms" || key == "sasl.mechanism.inter.broker.protocol"
+	return ok || key == "sasl.enabled.mechanisms" || key == "sasl.mechanism.inter.broker.protocol" ||
+		key == "connections.max.reauth.ms"
 }
 
 // parseListenerSASLKey splits a per-listener key into the listener name
@@ -72,6 +75,13 @@ func parseListenerSASLKey(key string) (listener, rest string, ok bool) {
 // without Kerberos, say); kafkad does the same for the mechanisms it does
 // not implement rather than let clients fail later.
 func (b *builder) resolveSASL(values map[string]string) error {
+	if v, ok := values["connections.max.reauth.ms"]; ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("connections.max.reauth.ms=%q: %w: want a non-negative number of ms", v, ErrInvalidValue)
+		}
+		b.cfg.ConnectionsMaxReauthMs = n
+	}
 	for k := range values {
 		if l, _, ok := parseListenerSASLKey(k); ok && !slices.ContainsFunc(b.cfg.Listeners, func(x Listener) bool { return x.Name == l }) {
 			return fmt.Errorf("%s: %w: %s is not one of the listeners", k, ErrInvalidValue, l)

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -64,4 +65,16 @@ func FuzzParseJAAS(f *testing.F) {
 	f.Add(`x.PlainLoginModule required user_a="b" c=d;`)
 	f.Add(`m optional k="unterminated;`)
 	f.Fuzz(func(t *testing.T, s string) { _, _ = parseJAAS(s) })
+}
+
+func TestConnectionsMaxReauthMs(t *testing.T) {
+	cfg, err := loadConfig(nil, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), cfg.ConnectionsMaxReauthMs, "Kafka's default")
+	cfg, err = loadConfig([]string{"--connections.max.reauth.ms=3600000"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, int64(3600000), cfg.ConnectionsMaxReauthMs)
+	assert.Equal(t, time.Hour, brokerConfig(cfg).ConnectionsMaxReauth)
+	_, err = loadConfig([]string{"--connections.max.reauth.ms=-1"}, io.Discard)
+	assert.Error(t, err)
 }
