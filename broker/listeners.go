@@ -9,7 +9,12 @@ import (
 	"context"
 	"net"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
 	"github.com/kafkad/kafkad/controller/metastore"
+	"github.com/kafkad/kafkad/sasl"
 )
 
 type listenerKey struct{}
@@ -55,4 +60,19 @@ func (b *Broker) nodeAddrOn(ctx context.Context, id int32, host string, port int
 		}
 	}
 	return host, port
+}
+
+// interBrokerSASL is the client option that authenticates this broker to
+// the others when the inter-broker listener is a SASL one.
+func (b *Broker) interBrokerSASL() []kgo.Opt {
+	ib := b.cfg.InterBroker
+	switch ib.Mechanism {
+	case sasl.Plain:
+		return []kgo.Opt{kgo.SASL(plain.Auth{User: ib.Username, Pass: ib.Password}.AsMechanism())}
+	case sasl.ScramSHA256:
+		return []kgo.Opt{kgo.SASL(scram.Auth{User: ib.Username, Pass: ib.Password}.AsSha256Mechanism())}
+	case sasl.ScramSHA512:
+		return []kgo.Opt{kgo.SASL(scram.Auth{User: ib.Username, Pass: ib.Password}.AsSha512Mechanism())}
+	}
+	return nil
 }

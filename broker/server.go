@@ -179,9 +179,13 @@ func (b *Broker) brokerInfo() metastore.BrokerInfo {
 		info.Listeners = append(info.Listeners, metastore.Listener{Name: l.Name, Host: host, Port: port, SecurityProtocol: proto})
 	}
 	// Host and Port are what other brokers connect to (replica fetchers,
-	// coordinator traffic): they do not authenticate, so the first
-	// PLAINTEXT listener, as with Kafka's inter.broker.listener.name.
-	if i := slices.IndexFunc(info.Listeners, func(l metastore.Listener) bool { return l.SecurityProtocol == "PLAINTEXT" }); i >= 0 {
+	// coordinator traffic): inter.broker.listener.name, else the first
+	// PLAINTEXT listener.
+	inter := func(l metastore.Listener) bool { return l.SecurityProtocol == "PLAINTEXT" }
+	if b.cfg.InterBroker.Listener != "" {
+		inter = func(l metastore.Listener) bool { return l.Name == b.cfg.InterBroker.Listener }
+	}
+	if i := slices.IndexFunc(info.Listeners, inter); i >= 0 {
 		info.Host, info.Port = info.Listeners[i].Host, info.Listeners[i].Port
 	} else if len(info.Listeners) > 0 {
 		info.Host, info.Port = info.Listeners[0].Host, info.Listeners[0].Port

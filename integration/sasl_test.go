@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	kfsasl "github.com/twmb/franz-go/pkg/sasl"
@@ -114,4 +115,50 @@ func TestSASLPlaintextListener(t *testing.T) {
 			"--command-config", carol, "--from-beginning", "--max-messages", "3", "--timeout-ms", "30000")
 		assert.Equal(t, "a\nb\nc\n", out)
 	})
+}
+
+// TestSASLInterBroker runs two brokers that replicate over their
+// SASL_PLAINTEXT listener (inter.broker.listener.name), logging in with
+// SCRAM-SHA-512 as a user bootstrapped by --add-scram: acks=all produce
+// with min.insync.replicas=2 completes only if the follower's fetcher
+// authenticated.
+func TestSASLInterBroker(t *testing.T) {
+	var saslAddrs []string
+	c := startClusterWith(t, 2, func(o *brokerOpts) {
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		saslAddrs = append(saslAddrs, addr)
+		o.moreListeners = append(o.moreListeners, "SASL_PLAINTEXT://"+addr)
+		o.extra = append(o.extra,
+			"--sasl.enabled.mechanisms=SCRAM-SHA-512",
+			"--inter.broker.listener.name=SASL_PLAINTEXT",
+			"--sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+			`--listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="broker-secret";`,
+			"--add-scram", "SCRAM-SHA-512=[name=broker,password=broker-secret]",
+			"--min.insync.replicas=2")
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(saslAddrs...),
+		kgo.SASL(scram.Auth{User: "broker", Pass: "broker-secret"}.AsSha512Mechanism()),
+		kgo.DefaultProduceTopic("sasl-replicated"), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ConsumeTopics("sasl-replicated"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	require.NoError(t, err)
+	defer cl.Close()
+	_, err = kadm.NewClient(cl).CreateTopic(ctx, 2, 2, nil, "sasl-replicated")
+	require.NoError(t, err)
+	const n = 50
+	for i := 0; i < n; i++ {
+		require.NoError(t, cl.ProduceSync(ctx, kgo.StringRecord(fmt.Sprint(i))).FirstErr(), "record %d", i)
+	}
+	got := 0
+	for got < n {
+		fs := cl.PollFetches(ctx)
+		require.NoError(t, fs.Err())
+		got += fs.NumRecords()
+	}
+	assert.Equal(t, n, got)
+	v := viewOf(t, c.brokers[0], "sasl-replicated")
+	for p, d := range v.partitions {
+		assert.ElementsMatch(t, []int32{1, 2}, d.ISR, "partition %d", p)
+	}
 }

@@ -19,6 +19,7 @@ func brokerConfig(cfg Config) broker.Config {
 	b.Listeners = toBrokerListeners(cfg.Listeners)
 	b.AdvertisedListeners = toBrokerListeners(cfg.AdvertisedListeners)
 	b.ConnectionsMaxReauth = time.Duration(cfg.ConnectionsMaxReauthMs) * time.Millisecond
+	b.InterBroker = broker.InterBrokerConfig(cfg.InterBroker)
 	for name, l := range cfg.SASL {
 		if b.SASL == nil {
 			b.SASL = map[string]broker.SASLListener{}

@@ -146,6 +146,8 @@ type Config struct {
 	AddScram []ScramAdd
 	// ConnectionsMaxReauthMs is connections.max.reauth.ms (KIP-368, 0).
 	ConnectionsMaxReauthMs int64
+	// InterBroker is inter.broker.listener.name and its SASL login.
+	InterBroker InterBrokerConfig
 }
 
 // option is one configuration key. The table of options drives parsing,
@@ -359,8 +361,7 @@ var ignoredKeys = []string{
 
 // alsoIgnored are options that only shape other settings; main reports
 // them as ignored so an operator does not expect them to do more.
-var alsoIgnored = []string{"listener.security.protocol.map", "controller.listener.names",
-	"sasl.mechanism.inter.broker.protocol"} // brokers replicate over a PLAINTEXT listener
+var alsoIgnored = []string{"listener.security.protocol.map", "controller.listener.names"}
 
 // LoadConfig builds the configuration from --config <file> and --key=value
 // flags; a flag overrides the file. With --help it prints the keys to

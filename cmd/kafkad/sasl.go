@@ -37,8 +37,8 @@ type ScramAdd struct {
 
 // isListenerSASLKey accepts sasl.enabled.mechanisms (Kafka default
 // GSSAPI), connections.max.reauth.ms (default 0),
-// sasl.mechanism.inter.broker.protocol (ignored: brokers replicate over
-// PLAINTEXT) and Kafka's per-listener SASL keys. They are outside the options
+// sasl.mechanism.inter.broker.protocol (default GSSAPI) and Kafka's
+// per-listener SASL keys. They are outside the options
 // table because the per-listener ones have open names.
 // The per-listener keys are
 // listener.name.<l>.sasl.enabled.mechanisms and
@@ -88,7 +88,7 @@ func (b *builder) resolveSASL(values map[string]string) error {
 		}
 	}
 	if len(b.saslListeners) == 0 {
-		return nil
+		return b.resolveInterBroker(values)
 	}
 	b.cfg.SASL = map[string]SASLListener{}
 	for _, l := range b.saslListeners {
@@ -124,6 +124,56 @@ func (b *builder) resolveSASL(values map[string]string) error {
 		}
 		b.cfg.SASL[l] = sl
 	}
+	return b.resolveInterBroker(values)
+}
+
+// InterBrokerConfig has broker.InterBrokerConfig's exact fields.
+type InterBrokerConfig struct {
+	Listener  string // inter.broker.listener.name
+	Mechanism string // sasl.mechanism.inter.broker.protocol, on a SASL listener
+	Username  string // from listener.name.<l>.<mechanism>.sasl.jaas.config
+	Password  string
+}
+
+// resolveInterBroker checks inter.broker.listener.name as Kafka does and,
+// for a SASL listener, finds the broker's own login: the mechanism must
+// be enabled on that listener and its JAAS line must carry username and
+// password.
+func (b *builder) resolveInterBroker(values map[string]string) error {
+	b.cfg.Ignored = slices.DeleteFunc(b.cfg.Ignored, func(k string) bool { return k == "inter.broker.listener.name" })
+	v, ok := values["inter.broker.listener.name"]
+	if !ok {
+		return nil
+	}
+	name := strings.ToUpper(strings.TrimSpace(v))
+	if !slices.ContainsFunc(b.cfg.AdvertisedListeners, func(l Listener) bool { return l.Name == name }) {
+		return fmt.Errorf("inter.broker.listener.name: %w: %s must be a listener name defined in advertised.listeners", ErrInvalidValue, name)
+	}
+	b.cfg.InterBroker.Listener = name
+	sl, isSASL := b.cfg.SASL[name]
+	if !isSASL {
+		return nil
+	}
+	mech := "GSSAPI"
+	if m, ok := values["sasl.mechanism.inter.broker.protocol"]; ok {
+		mech = strings.ToUpper(strings.TrimSpace(m))
+	}
+	if !slices.Contains(sl.Mechanisms, mech) {
+		return fmt.Errorf("sasl.mechanism.inter.broker.protocol: %w: %s must be included in the enabled mechanisms of listener %s when SASL is used for inter-broker communication", ErrInvalidValue, mech, name)
+	}
+	key := "listener.name." + strings.ToLower(name) + "." + strings.ToLower(mech) + ".sasl.jaas.config"
+	jaas, ok := lookupFold(values, key)
+	if !ok {
+		return fmt.Errorf("%s: %w: the broker needs it (username, password) to log in to other brokers on %s", key, ErrInvalidValue, name)
+	}
+	opts, err := parseJAAS(jaas)
+	if err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	if opts["username"] == "" || opts["password"] == "" {
+		return fmt.Errorf("%s: %w: username and password are required for inter-broker SASL", key, ErrInvalidValue)
+	}
+	b.cfg.InterBroker.Mechanism, b.cfg.InterBroker.Username, b.cfg.InterBroker.Password = mech, opts["username"], opts["password"]
 	return nil
 }
 

@@ -78,3 +78,35 @@ func TestConnectionsMaxReauthMs(t *testing.T) {
 	_, err = loadConfig([]string{"--connections.max.reauth.ms=-1"}, io.Discard)
 	assert.Error(t, err)
 }
+
+func TestInterBrokerListener(t *testing.T) {
+	two := []string{"--listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0", "--sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN"}
+	scramJAAS := `--listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="broker-secret";`
+	tests := []struct {
+		name string
+		args []string
+		want InterBrokerConfig
+		err  string
+	}{
+		{"unset", two, InterBrokerConfig{}, ""},
+		{"plaintext", append(two, "--inter.broker.listener.name=PLAINTEXT"), InterBrokerConfig{Listener: "PLAINTEXT"}, ""},
+		{"sasl scram", append(two, "--inter.broker.listener.name=SASL_PLAINTEXT", "--sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512", scramJAAS),
+			InterBrokerConfig{Listener: "SASL_PLAINTEXT", Mechanism: "SCRAM-SHA-512", Username: "broker", Password: "broker-secret"}, ""},
+		{"unknown listener", append(two, "--inter.broker.listener.name=OTHER"), InterBrokerConfig{}, "must be a listener name defined in advertised.listeners"},
+		{"default GSSAPI not enabled", append(two, "--inter.broker.listener.name=SASL_PLAINTEXT", scramJAAS), InterBrokerConfig{}, "GSSAPI must be included"},
+		{"no JAAS login", append(two, "--inter.broker.listener.name=SASL_PLAINTEXT", "--sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512"), InterBrokerConfig{}, "scram-sha-512.sasl.jaas.config"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := loadConfig(tc.args, io.Discard)
+			if tc.err != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, cfg.InterBroker)
+			assert.NotContains(t, cfg.Ignored, "inter.broker.listener.name")
+		})
+	}
+}
