@@ -56,6 +56,11 @@ func (b *Broker) apis() []protocol.API {
 		{Key: kmsg.ListTransactions, Min: 0, Max: 2, Handle: answerNow(b.handleListTransactions)},
 		{Key: kmsg.AlterReplicaLogDirs, Min: 0, Max: 2, Handle: answerNow(b.handleAlterReplicaLogDirs)},
 		{Key: kmsg.DescribeLogDirs, Min: 0, Max: 4, Handle: answerNow(b.handleDescribeLogDirs)},
+		{Key: kmsg.SASLHandshake, Min: 0, Max: 1, Handle: answerNow(b.handleSaslHandshake)},
+		{Key: kmsg.SASLAuthenticate, Min: 0, Max: 2, Handle: answerNow(b.handleSaslAuthenticate)},
+		{Key: kmsg.DescribeClientQuotas, Min: 0, Max: 1, Handle: answerNow(b.handleDescribeClientQuotas)},
+		{Key: kmsg.DescribeUserSCRAMCredentials, Min: 0, Max: 0, Handle: answerNow(b.handleDescribeUserScramCredentials)},
+		{Key: kmsg.AlterUserSCRAMCredentials, Min: 0, Max: 0, Handle: answerNow(b.handleAlterUserScramCredentials)},
 	}
 }
 

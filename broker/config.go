@@ -72,6 +72,25 @@ type Config struct {
 	// that is not dynamic is refused as Kafka does ("Cannot update these
 	// configs dynamically").
 	StaticKeys []string
+	// SASL holds the SASL_PLAINTEXT listeners (listener.security.protocol.map)
+	// by listener name; listeners not in it are PLAINTEXT.
+	SASL map[string]SASLListener
+	// ConnectionsMaxReauth is connections.max.reauth.ms (0: sessions
+	// never expire): SASL clients must re-authenticate within it.
+	ConnectionsMaxReauth time.Duration
+	// InterBroker is how this broker's replica fetchers and coordinator
+	// traffic reach other brokers, and the listener it registers for them.
+	InterBroker InterBrokerConfig
+}
+
+// InterBrokerConfig is Kafka's inter.broker.listener.name with, for a
+// SASL listener, sasl.mechanism.inter.broker.protocol and the username
+// and password of listener.name.<l>.<mechanism>.sasl.jaas.config.
+type InterBrokerConfig struct {
+	Listener  string // empty: the first PLAINTEXT listener, else the first
+	Mechanism string // empty: no SASL
+	Username  string
+	Password  string
 }
 
 // DefaultConfig returns Kafka's defaults with kafkad's zero-config ones.

@@ -52,6 +52,7 @@ var connWarnings = &zerolog.LevelSampler{WarnSampler: &zerolog.BurstSampler{Burs
 type slot struct {
 	h    protocol.Header
 	resp kmsg.Response
+	raw  []byte // a v0 SASL token answer, sent without a header
 	done chan struct{}
 }
 
@@ -63,11 +64,20 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	idle   idleTracker
+	// sasl is the authentication state on SASL listeners, else nil.
+	sasl *saslConn
 }
 
 func (b *Broker) serveConn(nc net.Conn) {
 	ctx, cancel := context.WithCancel(context.WithValue(b.ctx, remoteKey{}, nc.RemoteAddr().String()))
+	listener := b.listenerOf(nc)
+	ctx = context.WithValue(ctx, listenerKey{}, listener)
+	auth := b.listenerSASL(listener)
+	if auth != nil {
+		ctx = context.WithValue(ctx, saslKey{}, auth)
+	}
 	c := &conn{
+		sasl:   auth,
 		b:      b,
 		nc:     nc,
 		log:    b.log.Sample(connWarnings).With().Str("remote", nc.RemoteAddr().String()).Logger(),
@@ -102,7 +112,13 @@ func (c *conn) read() {
 	pr := &progressReader{nc: c.nc, timeout: c.b.cfg.PartialRequestTimeout}
 	br := bufio.NewReaderSize(pr, 64<<10)
 	for {
-		frame, err := protocol.ReadFrameStarted(br, c.b.cfg.SocketRequestMaxBytes, pr.arm)
+		if c.sasl != nil && c.sasl.raw && c.sasl.phase == saslAuthenticating {
+			if !c.rawSASLToken(br) {
+				return
+			}
+			continue
+		}
+		frame, err := protocol.ReadFrameStarted(br, c.sasl.maxFrame(c.b.cfg.SocketRequestMaxBytes), pr.arm)
 		pr.disarm()
 		if err != nil {
 			if !errors.Is(err, io.EOF) && c.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
@@ -113,6 +129,11 @@ func (c *conn) read() {
 		h, body, err := protocol.ParseHeader(frame)
 		if err != nil {
 			c.log.Warn().Err(err).Msg("closing connection: bad request header")
+			return
+		}
+		if c.sasl != nil && !c.sasl.admits(h.Key) {
+			c.saslWarn().Int16("api_key", h.Key).Str("client_id", h.ClientID).
+				Msgf("closing connection: unexpected Kafka request of type %s during SASL handshake", kmsg.NameForKey(h.Key))
 			return
 		}
 		req, api, err := c.b.table.Decode(h, body)
@@ -141,6 +162,10 @@ func (c *conn) read() {
 		c.b.requests.release()
 		if !ok {
 			return
+		}
+		if c.sasl != nil && c.sasl.phase == saslFailed {
+			c.saslFailed()
+			return // the writer sends the failure answer, then closes
 		}
 	}
 }
@@ -259,10 +284,14 @@ func (c *conn) write() {
 		}
 		c.idle.pending.Add(-1)
 		c.idle.touch()
-		if s.resp == nil {
+		switch {
+		case s.raw != nil:
+			buf = appendRawToken(buf[:0], s.raw)
+		case s.resp == nil:
 			continue // acks=0 produce: no answer
+		default:
+			buf = protocol.AppendResponse(buf[:0], s.h, s.resp)
 		}
-		buf = protocol.AppendResponse(buf[:0], s.h, s.resp)
 		if _, err := bw.Write(buf); err != nil {
 			return
 		}

@@ -132,11 +132,11 @@ func (f *fetcher) client() (*kgo.Client, error) {
 	}
 	for _, bi := range f.fs.b.store.Brokers() {
 		if bi.ID == f.leader {
-			cl, err := kgo.NewClient(
+			cl, err := kgo.NewClient(append([]kgo.Opt{
 				kgo.SeedBrokers(fmt.Sprintf("%s:%d", bi.Host, bi.Port)),
 				kgo.ClientID(fmt.Sprintf("kafkad-replica-%d", f.fs.b.cfg.BrokerID)),
 				kgo.RequestRetries(0),
-			)
+			}, f.fs.b.interBrokerSASL()...)...)
 			if err != nil {
 				return nil, err
 			}

@@ -17,7 +17,7 @@ import (
 	"github.com/kafkad/kafkad/protocol"
 )
 
-func (b *Broker) handleDescribeCluster(_ context.Context, r *protocol.Request) kmsg.Response {
+func (b *Broker) handleDescribeCluster(ctx context.Context, r *protocol.Request) kmsg.Response {
 	req := r.Body.(*kmsg.DescribeClusterRequest)
 	resp := kmsg.NewPtrDescribeClusterResponse()
 	resp.EndpointType = req.EndpointType
@@ -30,7 +30,8 @@ func (b *Broker) handleDescribeCluster(_ context.Context, r *protocol.Request) k
 	resp.ClusterAuthorizedOperations = notComputed
 	for _, bi := range b.store.Brokers() {
 		rb := kmsg.NewDescribeClusterResponseBroker()
-		rb.NodeID, rb.Host, rb.Port = bi.ID, bi.Host, bi.Port
+		rb.NodeID = bi.ID
+		rb.Host, rb.Port = listenerAddr(ctx, bi)
 		if bi.Rack != "" {
 			rb.Rack = strPtr(bi.Rack)
 		}

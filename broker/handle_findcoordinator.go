@@ -22,7 +22,7 @@ import (
 	"github.com/kafkad/kafkad/protocol"
 )
 
-func (b *Broker) handleFindCoordinator(_ context.Context, r *protocol.Request) kmsg.Response {
+func (b *Broker) handleFindCoordinator(ctx context.Context, r *protocol.Request) kmsg.Response {
 	req := r.Body.(*kmsg.FindCoordinatorRequest)
 	resp := kmsg.NewPtrFindCoordinatorResponse()
 	keys := req.CoordinatorKeys
@@ -31,6 +31,7 @@ func (b *Broker) handleFindCoordinator(_ context.Context, r *protocol.Request) k
 	}
 	for _, key := range keys {
 		c := b.findCoordinator(key, req.CoordinatorType)
+		c.Host, c.Port = b.nodeAddrOn(ctx, c.NodeID, c.Host, c.Port)
 		if req.Version < 4 {
 			resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
 			resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port

@@ -49,7 +49,8 @@ func (b *Broker) handleMetadata(ctx context.Context, r *protocol.Request) kmsg.R
 	resp.AuthorizedOperations = notComputed
 	for _, bi := range b.store.Brokers() {
 		rb := kmsg.NewMetadataResponseBroker()
-		rb.NodeID, rb.Host, rb.Port = bi.ID, bi.Host, bi.Port
+		rb.NodeID = bi.ID
+		rb.Host, rb.Port = listenerAddr(ctx, bi)
 		if bi.Rack != "" {
 			rack := bi.Rack
 			rb.Rack = &rack

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -169,10 +170,10 @@ func (b *Broker) brokerInfo() metastore.BrokerInfo {
 		adv = b.cfg.Listeners
 	}
 	info := metastore.BrokerInfo{ID: b.cfg.BrokerID, Rack: b.cfg.Rack, DirectoryID: b.logs.DirectoryID()}
-	for i, l := range adv {
+	for _, l := range adv {
 		port := l.Port
 		host := l.Host
-		if i < len(b.listeners) {
+		if i := slices.IndexFunc(b.cfg.Listeners, func(c Listener) bool { return c.Name == l.Name }); i >= 0 && i < len(b.listeners) {
 			addr := b.listeners[i].Addr().(*net.TCPAddr)
 			if port == 0 {
 				port = int32(addr.Port)
@@ -181,9 +182,22 @@ func (b *Broker) brokerInfo() metastore.BrokerInfo {
 				host = advertisedHost(addr)
 			}
 		}
-		info.Listeners = append(info.Listeners, metastore.Listener{Name: l.Name, Host: host, Port: port, SecurityProtocol: "PLAINTEXT"})
+		proto := "PLAINTEXT"
+		if _, ok := b.cfg.SASL[l.Name]; ok {
+			proto = "SASL_PLAINTEXT"
+		}
+		info.Listeners = append(info.Listeners, metastore.Listener{Name: l.Name, Host: host, Port: port, SecurityProtocol: proto})
 	}
-	if len(info.Listeners) > 0 {
+	// Host and Port are what other brokers connect to (replica fetchers,
+	// coordinator traffic): inter.broker.listener.name, else the first
+	// PLAINTEXT listener.
+	inter := func(l metastore.Listener) bool { return l.SecurityProtocol == "PLAINTEXT" }
+	if b.cfg.InterBroker.Listener != "" {
+		inter = func(l metastore.Listener) bool { return l.Name == b.cfg.InterBroker.Listener }
+	}
+	if i := slices.IndexFunc(info.Listeners, inter); i >= 0 {
+		info.Host, info.Port = info.Listeners[i].Host, info.Listeners[i].Port
+	} else if len(info.Listeners) > 0 {
 		info.Host, info.Port = info.Listeners[0].Host, info.Listeners[0].Port
 	}
 	return info

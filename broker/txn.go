@@ -218,11 +218,11 @@ func (p *peers) client() (*kgo.Client, error) {
 	if len(seeds) == 0 {
 		return nil, errors.New("broker: no live brokers")
 	}
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(seeds...),
 		kgo.ClientID(fmt.Sprintf("kafkad-broker-%d", p.b.cfg.BrokerID)),
 		kgo.RequestRetries(0),
-	)
+	}, p.b.interBrokerSASL()...)...)
 	if err != nil {
 		return nil, err
 	}

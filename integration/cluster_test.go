@@ -31,18 +31,27 @@ type cluster struct {
 
 func startCluster(t *testing.T, n int, flags ...string) *cluster {
 	t.Helper()
+	return startClusterWith(t, n, func(o *brokerOpts) { o.extra = append(o.extra, flags...) })
+}
+
+// startClusterWith is startCluster with each broker's options edited
+// (per-broker listeners, say).
+func startClusterWith(t *testing.T, n int, edit func(*brokerOpts)) *cluster {
+	t.Helper()
 	etcd := embedetcd.StartTest(t, zerolog.Nop())
 	c := &cluster{t: t}
 	for i := 1; i <= n; i++ {
-		c.brokers = append(c.brokers, startKafkad(t, brokerOpts{
+		o := brokerOpts{
 			etcdEndpoints: etcd.Endpoints(),
 			id:            int32(i),
-			extra: append([]string{
+			extra: []string{
 				"--broker.session.timeout.ms=3000",
 				"--replica.lag.time.max.ms=5000",
 				"--group.initial.rebalance.delay.ms=0",
-			}, flags...),
-		}))
+			},
+		}
+		edit(&o)
+		c.brokers = append(c.brokers, startKafkad(t, o))
 	}
 	c.waitBrokers(n)
 	return c

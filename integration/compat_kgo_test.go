@@ -3,11 +3,13 @@ package integration
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -72,8 +74,10 @@ func TestCompatFranzGoSuite(t *testing.T) {
 	}
 	// No initial rebalance delay, as in franz-go's own test cluster: its
 	// group tests start many short-lived groups.
-	k := startKafkad(t, brokerOpts{extra: []string{"--group.initial.rebalance.delay.ms=0"}})
-	runKgoSuite(t, "franz-go suite (kgo tests)", []string{k.Addr}, 1)
+	o := brokerOpts{extra: []string{"--group.initial.rebalance.delay.ms=0"}}
+	scramSeeds := []string{withKgoScram(t, &o)}
+	k := startKafkad(t, o)
+	runKgoSuite(t, "franz-go suite (kgo tests)", []string{k.Addr}, scramSeeds, 1)
 }
 
 // TestCompatFranzGoSuiteCluster runs the same suite against three brokers
@@ -82,13 +86,28 @@ func TestCompatFranzGoSuiteCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the franz-go suite takes about a minute")
 	}
-	c := startCluster(t, 3)
-	runKgoSuite(t, "franz-go suite, 3 brokers RF=3", c.seeds(), 3)
+	var scramSeeds []string
+	c := startClusterWith(t, 3, func(o *brokerOpts) { scramSeeds = append(scramSeeds, withKgoScram(t, o)) })
+	runKgoSuite(t, "franz-go suite, 3 brokers RF=3", c.seeds(), scramSeeds, 3)
 }
 
-// runKgoSuite runs franz-go's kgo tests against seeds and judges them by
-// franz-go-suite.txt.
-func runKgoSuite(t *testing.T, client string, seeds []string, rf int) {
+// kgoScramUser is the SCRAM-SHA-256 user franz-go's SCRAM tests log in as
+// (KGO_TEST_SCRAM), bootstrapped with --add-scram.
+const kgoScramUser, kgoScramPassword = "kgo", "kgo-secret"
+
+// withKgoScram gives a broker a SASL_PLAINTEXT listener with the kgo user
+// and returns its address, for KGO_TEST_SCRAM_SEEDS.
+func withKgoScram(t *testing.T, o *brokerOpts) string {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	o.moreListeners = append(o.moreListeners, "SASL_PLAINTEXT://"+addr)
+	o.extra = append(o.extra, "--sasl.enabled.mechanisms=SCRAM-SHA-256",
+		"--add-scram", fmt.Sprintf("SCRAM-SHA-256=[name=%s,password=%s]", kgoScramUser, kgoScramPassword))
+	return addr
+}
+
+// runKgoSuite runs franz-go's kgo tests against seeds (and its SCRAM tests
+// against scramSeeds) and judges them by franz-go-suite.txt.
+func runKgoSuite(t *testing.T, client string, seeds, scramSeeds []string, rf int) {
 	version := goList(t, "-m", "-f", "{{.Version}}", "github.com/twmb/franz-go")
 	pkgDir := goList(t, "-f", "{{.Dir}}", "github.com/twmb/franz-go/pkg/kgo")
 	bin := filepath.Join(t.TempDir(), "kgo.test")
@@ -119,6 +138,8 @@ func runKgoSuite(t *testing.T, client string, seeds []string, rf int) {
 	cmd.Dir = pkgDir
 	cmd.Env = append(os.Environ(),
 		"KGO_SEEDS="+strings.Join(seeds, ","),
+		"KGO_TEST_SCRAM_SEEDS="+strings.Join(scramSeeds, ","),
+		"KGO_TEST_SCRAM="+kgoScramUser+":"+kgoScramPassword,
 		fmt.Sprintf("KGO_TEST_RF=%d", rf),
 		"KGO_TEST_RECORDS=5000",
 		"KGO_LOG_LEVEL=none",

@@ -96,6 +96,9 @@ type brokerOpts struct {
 	etcdEndpoints []string // empty: embedded etcd on free ports
 	id            int32    // broker.id; 0 means 1
 	extra         []string
+	// moreListeners are listeners after the PLAINTEXT one Addr names
+	// (e.g. "SASL_PLAINTEXT://127.0.0.1:9093").
+	moreListeners []string
 }
 
 // startKafkad starts a broker on free ports with its own data dir and waits
@@ -112,7 +115,7 @@ func startKafkad(t testing.TB, o brokerOpts) *kafkad {
 	k.args = []string{
 		fmt.Sprintf("--broker.id=%d", id),
 		"--log.dirs=" + k.DataDir,
-		"--listeners=PLAINTEXT://" + k.Addr,
+		"--listeners=" + strings.Join(append([]string{"PLAINTEXT://" + k.Addr}, o.moreListeners...), ","),
 	}
 	if len(o.etcdEndpoints) > 0 {
 		k.args = append(k.args, "--etcd.endpoints="+strings.Join(o.etcdEndpoints, ","))

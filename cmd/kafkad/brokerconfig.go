@@ -3,6 +3,7 @@ package main
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/kafkad/kafkad/broker"
 	"github.com/kafkad/kafkad/storage"
@@ -17,6 +18,14 @@ func brokerConfig(cfg Config) broker.Config {
 	b.Rack = cfg.Rack
 	b.Listeners = toBrokerListeners(cfg.Listeners)
 	b.AdvertisedListeners = toBrokerListeners(cfg.AdvertisedListeners)
+	b.ConnectionsMaxReauth = time.Duration(cfg.ConnectionsMaxReauthMs) * time.Millisecond
+	b.InterBroker = broker.InterBrokerConfig(cfg.InterBroker)
+	for name, l := range cfg.SASL {
+		if b.SASL == nil {
+			b.SASL = map[string]broker.SASLListener{}
+		}
+		b.SASL[name] = broker.SASLListener(l)
+	}
 	b.NumPartitions = cfg.NumPartitions
 	b.DefaultReplicationFactor = cfg.DefaultReplicationFactor
 	b.AutoCreateTopics = cfg.AutoCreateTopicsEnable

@@ -149,6 +149,14 @@ type Config struct {
 	Ignored []string
 	// Warnings are settings accepted but not acted on yet; main logs them.
 	Warnings []string
+	// SASL are the SASL_PLAINTEXT listeners by name (see sasl.go).
+	SASL map[string]SASLListener
+	// AddScram are the --add-scram credentials to store if absent.
+	AddScram []ScramAdd
+	// ConnectionsMaxReauthMs is connections.max.reauth.ms (KIP-368, 0).
+	ConnectionsMaxReauthMs int64
+	// InterBroker is inter.broker.listener.name and its SASL login.
+	InterBroker InterBrokerConfig
 }
 
 // option is one configuration key. The table of options drives parsing,
@@ -174,6 +182,7 @@ type builder struct {
 	advertised              []Listener
 	protocolMap             map[string]string
 	controllerNames         []string
+	saslListeners           []string
 }
 
 var options = []option{
@@ -185,7 +194,7 @@ var options = []option{
 		set: func(b *builder, v string) (err error) { b.cfg.Listeners, err = parseListeners(v); return err }},
 	{key: "advertised.listeners", defDoc: "the listeners", doc: "comma list of NAME://host:port clients are told to connect to",
 		set: func(b *builder, v string) (err error) { b.advertised, err = parseListeners(v); return err }},
-	{key: "listener.security.protocol.map", doc: "comma list of NAME:PROTOCOL; only PLAINTEXT is supported",
+	{key: "listener.security.protocol.map", doc: "comma list of NAME:PROTOCOL; PLAINTEXT and SASL_PLAINTEXT (no TLS yet)",
 		set: func(b *builder, v string) (err error) { b.protocolMap, err = parseProtocolMap(v); return err }},
 	{key: "controller.listener.names", doc: "listeners used by a KRaft controller; kafkad has none and drops them",
 		set: func(b *builder, v string) error { b.controllerNames = upperList(v); return nil }},
@@ -379,7 +388,7 @@ var ignoredKeys = []string{
 
 // alsoIgnored are options that only shape other settings; main reports
 // them as ignored so an operator does not expect them to do more.
-var alsoIgnored = []string{"listener.security.protocol.map", "controller.listener.names"}
+var alsoIgnored = []string{"controller.listener.names"}
 
 // LoadConfig builds the configuration from --config <file> and --key=value
 // flags; a flag overrides the file. With --help it prints the keys to
@@ -394,6 +403,10 @@ func loadConfig(args []string, helpOut io.Writer) (Config, error) {
 			printHelp(helpOut)
 			return Config{}, ErrHelp
 		}
+	}
+	args, addScram, err := takeAddScram(args)
+	if err != nil {
+		return Config{}, err
 	}
 	path, flags, err := parseArgs(args)
 	if err != nil {
@@ -420,7 +433,9 @@ func loadConfig(args []string, helpOut io.Writer) (Config, error) {
 	for k, v := range fromFlags {
 		values[k] = v
 	}
-	return build(values)
+	cfg, err := build(values)
+	cfg.AddScram = addScram
+	return cfg, err
 }
 
 // parseArgs splits the command line into --config's path and key=value
@@ -485,7 +500,7 @@ func lookupKey(name string) (string, bool) {
 			return options[i].key, true
 		}
 	}
-	return name, slices.Contains(ignoredKeys, name)
+	return name, slices.Contains(ignoredKeys, name) || isListenerSASLKey(name)
 }
 
 // build applies defaults, parses every value and resolves Kafka's
@@ -533,6 +548,9 @@ func build(values map[string]string) (Config, error) {
 		c.LogFlushIntervalMs = *b.flushMs
 	}
 	if err := b.resolveListeners(); err != nil {
+		return Config{}, err
+	}
+	if err := b.resolveSASL(values); err != nil {
 		return Config{}, err
 	}
 	return *c, nil
@@ -607,10 +625,12 @@ func (b *builder) resolveListeners() error {
 		}
 		switch {
 		case proto == "PLAINTEXT":
+		case proto == "SASL_PLAINTEXT":
+			b.saslListeners = append(b.saslListeners, l.Name)
 		case proto == "":
 			return fmt.Errorf("listeners: %w: listener %s has no entry in listener.security.protocol.map", ErrInvalidValue, l.Name)
-		case slices.Contains([]string{"SSL", "SASL_PLAINTEXT", "SASL_SSL"}, proto):
-			return fmt.Errorf("listeners: %w: listener %s uses %s; kafkad supports only PLAINTEXT so far", ErrInvalidValue, l.Name, proto)
+		case slices.Contains([]string{"SSL", "SASL_SSL"}, proto):
+			return fmt.Errorf("listeners: %w: listener %s uses %s; kafkad supports only PLAINTEXT and SASL_PLAINTEXT so far", ErrInvalidValue, l.Name, proto)
 		default:
 			return fmt.Errorf("listeners: %w: listener %s maps to unknown security protocol %q", ErrInvalidValue, l.Name, proto)
 		}

@@ -458,7 +458,7 @@ log.retention.check.interval.ms=300000
 	assert.Equal(t, []string{"/tmp/kraft-combined-logs"}, c.LogDirs)
 	assert.Contains(t, c.Ignored, "process.roles")
 	assert.Contains(t, c.Ignored, "controller.listener.names")
-	assert.Contains(t, c.Ignored, "listener.security.protocol.map")
+	assert.NotContains(t, c.Ignored, "listener.security.protocol.map", "it makes a listener SASL_PLAINTEXT")
 	assert.NotContains(t, c.Ignored, "log.retention.check.interval.ms")
 	assert.IsNonDecreasing(t, c.Ignored)
 }

@@ -104,6 +104,9 @@ func serve(ctx context.Context, cfg Config, logger zerolog.Logger) error {
 		return fmt.Errorf("metadata store: %w", err)
 	}
 	defer store.Close()
+	if err := addScramCredentials(ctx, store, cfg.AddScram, logger); err != nil {
+		return err
+	}
 
 	b, err := broker.New(bcfg, store, logs, logger)
 	if err != nil {

@@ -46,8 +46,21 @@ func configReference() string {
 		}
 		b.WriteString("| " + name + " | " + cell(def) + " | " + dynamic + " | " + cell(o.doc) + " |\n")
 	}
+	b.WriteString("\nSASL (`SASL_PLAINTEXT` in `listener.security.protocol.map`; SCRAM credentials are managed with `kafka-configs.sh --entity-type users` or given at start-up with `--add-scram 'SCRAM-SHA-256=[name=admin,password=...]'`, repeatable):\n\n")
+	b.WriteString("| key | default | what it does |\n|---|---|---|\n")
+	sasl := map[string]bool{}
+	for _, d := range saslKeyDocs {
+		sasl[d.key] = true
+		b.WriteString("| `" + d.key + "` | " + cell(d.def) + " | " + cell(d.doc) + " |\n")
+	}
+	var ignored []string
+	for _, k := range ignoredKeys {
+		if !sasl[k] {
+			ignored = append(ignored, k)
+		}
+	}
 	b.WriteString("\nAccepted so that Kafka's stock server.properties loads, and ignored: " +
-		"`" + strings.Join(ignoredKeys, "`, `") + "`.\n\n")
+		"`" + strings.Join(ignored, "`, `") + "`.\n\n")
 	b.WriteString("Topic keys (CreateTopics, `kafka-configs.sh --entity-type topics`): all dynamic, applied to the topic's logs on every broker at once; a key not listed is refused with INVALID_CONFIG. The default is the broker key named, else the value shown.\n\n")
 	b.WriteString("| key | default | what it does |\n|---|---|---|\n")
 	for _, d := range broker.TopicConfigDocs() {

@@ -45,6 +45,8 @@ type cache struct {
 	// changed and cleared once subscribers were told.
 	brokerConfigs        map[string]map[string]string
 	brokerConfigsChanged bool
+	// scram holds SCRAM credentials by user, then mechanism.
+	scram map[string]map[string]ScramCredential
 }
 
 func newCache(k keys, log zerolog.Logger) *cache {
@@ -58,6 +60,7 @@ func newCache(k keys, log zerolog.Logger) *cache {
 		brokers: map[int32]BrokerInfo{},
 
 		brokerConfigs: map[string]map[string]string{},
+		scram:         map[string]map[string]ScramCredential{},
 	}
 }
 
@@ -146,6 +149,8 @@ func (c *cache) apply(kv *mvccpb.KeyValue, deleted bool, t touched) {
 			return
 		}
 		c.brokerConfigs[key.entity] = m
+	case kindScram:
+		c.applyScram(kv, key, deleted)
 	}
 }
 

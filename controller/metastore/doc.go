@@ -33,6 +33,9 @@
 //	P controller_epoch              {"epoch": 3}: the last epoch elected, kept forever
 //	P configs/brokers/<id>          dynamic broker configs of one broker: {"log.retention.ms": "60000"}
 //	P configs/brokers/default       cluster-wide dynamic broker configs (Kafka's <default> entity)
+//	P scram/<user>/<mechanism>      a SCRAM credential: {"salt": b64, "iterations": 4096,
+//	                                "stored_key": b64, "server_key": b64}, never the password;
+//	                                <user> is path-escaped (url.PathEscape)
 //
 // A topic record holds what changes rarely and only by an administrator:
 //

@@ -39,6 +39,7 @@ const (
 	kindBroker
 	kindController
 	kindBrokerConfigs
+	kindScram
 )
 
 // parsedKey is a key under the prefix, split into its parts.
@@ -48,6 +49,8 @@ type parsedKey struct {
 	partition int32
 	broker    int32
 	entity    string // kindBrokerConfigs: broker id or DefaultBrokerEntity
+	user      string // kindScram: user name (unescaped)
+	mechanism string // kindScram: SCRAM-SHA-256 or SCRAM-SHA-512
 }
 
 // parseKey splits a key read from etcd. Keys that do not fit the layout
@@ -81,6 +84,10 @@ func (k keys) parseKey(key string) parsedKey {
 			if e, ok := parseBrokerConfigsKey(r); ok {
 				return parsedKey{kind: kindBrokerConfigs, entity: e}
 			}
+		}
+	case "scram":
+		if u, m, ok := parseScramKey(rest); ok {
+			return parsedKey{kind: kindScram, user: u, mechanism: m}
 		}
 	case "controller":
 		if rel == "controller" {
