@@ -190,38 +190,8 @@ func TestReassignLogDirWhileProducing(t *testing.T) {
 	}
 	require.Equal(t, []string{topic + "-0"}, partitionDirs(t, from, topic))
 
-	var acked atomic.Int64
-	acked.Store(5000)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			n := int(acked.Load())
-			recs := make([]*kgo.Record, 50)
-			for i := range recs {
-				recs[i] = &kgo.Record{Topic: topic, Partition: 0, Value: []byte(strconv.Itoa(n + i))}
-			}
-			if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-				t.Errorf("produce during the move: %v", err)
-				return
-			}
-			acked.Add(int64(len(recs)))
-		}
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wg.Wait()
+	prod := produceDuringMove(t, ctx, cl, 5000, 50, func(v string) *kgo.Record {
+		return &kgo.Record{Topic: topic, Partition: 0, Value: []byte(v)}
 	})
 
 	plan := filepath.Join(t.TempDir(), "reassign.json")
@@ -243,10 +213,9 @@ func TestReassignLogDirWhileProducing(t *testing.T) {
 	assert.NotContains(t, out, "in progress", out)
 
 	// Keep producing a little past the move, then stop.
-	moved := acked.Load()
-	require.Eventually(t, func() bool { return acked.Load() > moved+500 }, 30*time.Second, 10*time.Millisecond)
-	close(stop)
-	wg.Wait()
+	moved := prod.acked.Load()
+	require.Eventually(t, func() bool { return prod.acked.Load() > moved+500 }, 30*time.Second, 10*time.Millisecond)
+	prod.halt()
 
 	assert.Equal(t, []string{topic + "-0"}, partitionDirs(t, to, topic))
 	require.Eventually(t, func() bool { return len(partitionDirs(t, from, topic)) == 0 }, 10*time.Second, 50*time.Millisecond)
@@ -257,7 +226,7 @@ func TestReassignLogDirWhileProducing(t *testing.T) {
 	assert.Equal(t, to, p.Dir)
 	assert.False(t, p.IsFuture)
 
-	want := int(acked.Load())
+	want := int(prod.acked.Load())
 	recs := javaConsumeAll(t, k, topic, want)
 	require.Len(t, recs, want)
 	for i, r := range recs {
@@ -410,39 +379,8 @@ func TestFollowerLogDirMoveUnderAcksAll(t *testing.T) {
 	follower := 3 - leader
 
 	producer := c.client(t, kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
-	var acked atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			n := int(acked.Load())
-			recs := make([]*kgo.Record, 20)
-			for i := range recs {
-				recs[i] = kgo.StringRecord(strconv.Itoa(n + i))
-			}
-			if err := producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-				t.Errorf("produce during the move: %v", err)
-				return
-			}
-			acked.Add(int64(len(recs)))
-		}
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wg.Wait()
-	})
-	require.Eventually(t, func() bool { return acked.Load() >= 2000 }, 30*time.Second, 10*time.Millisecond)
+	prod := produceDuringMove(t, ctx, producer, 0, 20, kgo.StringRecord)
+	require.Eventually(t, func() bool { return prod.acked.Load() >= 2000 }, 30*time.Second, 10*time.Millisecond)
 
 	from, to := dirs[follower][0], dirs[follower][1]
 	if len(partitionDirs(t, from, topic)) == 0 {
@@ -462,18 +400,63 @@ func TestFollowerLogDirMoveUnderAcksAll(t *testing.T) {
 		_, stillFrom := d.Lookup(from, topic, 0)
 		return ok && !p.IsFuture && !stillFrom
 	}, 30*time.Second, 50*time.Millisecond)
-	moved := acked.Load()
-	require.Eventually(t, func() bool { return acked.Load() >= moved+1000 }, 30*time.Second, 10*time.Millisecond)
-	close(stop)
-	wg.Wait()
+	moved := prod.acked.Load()
+	require.Eventually(t, func() bool { return prod.acked.Load() >= moved+1000 }, 30*time.Second, 10*time.Millisecond)
+	prod.halt()
 	c.waitAgreement(topic, func(v map[int32]partitionView) bool { return v[0].isr == "[1 2]" })
 
 	c.byID(leader).Stop()
 	c.waitAgreement(topic, func(v map[int32]partitionView) bool { return v[0].leader == follower })
-	want := int(acked.Load())
+	want := int(prod.acked.Load())
 	got := javaConsumeAll(t, c.byID(follower), topic, want)
 	require.Len(t, got, want)
 	for i, r := range got {
 		require.Equal(t, strconv.Itoa(i), string(r.Value), "record at offset %d", r.Offset)
 	}
+}
+
+// movingProducer produces numbered records while a log dir move runs.
+type movingProducer struct {
+	acked atomic.Int64 // the next record's number
+	stop  chan struct{}
+	once  sync.Once
+	wg    sync.WaitGroup
+}
+
+// produceDuringMove produces batches of n records valued with their
+// numbers (from, from+1, ...) with ProduceSync until halted; acked counts
+// on from the records acknowledged, so the values read back are exactly
+// from..acked-1 in order.
+func produceDuringMove(t *testing.T, ctx context.Context, cl *kgo.Client, from int64, n int, record func(value string) *kgo.Record) *movingProducer {
+	p := &movingProducer{stop: make(chan struct{})}
+	p.acked.Store(from)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			select {
+			case <-p.stop:
+				return
+			default:
+			}
+			next := int(p.acked.Load())
+			recs := make([]*kgo.Record, n)
+			for i := range recs {
+				recs[i] = record(strconv.Itoa(next + i))
+			}
+			if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+				t.Errorf("produce during the move: %v", err)
+				return
+			}
+			p.acked.Add(int64(n))
+		}
+	}()
+	t.Cleanup(p.halt)
+	return p
+}
+
+// halt stops producing and waits for the last batch.
+func (p *movingProducer) halt() {
+	p.once.Do(func() { close(p.stop) })
+	p.wg.Wait()
 }
